@@ -1,0 +1,147 @@
+// Row types of Patron's tables as Kysely sees them. int8 columns are parsed to bigint on
+// both drivers (see connect.ts), timestamps to Date, jsonb to plain values.
+import type { ColumnType, Generated } from 'kysely';
+
+type Defaulted<T> = ColumnType<T, T | undefined, T>;
+type Json = unknown;
+
+export interface ProgramsTable {
+  id: string;
+  created_at: Defaulted<Date>;
+  current_version: Defaulted<number>;
+}
+
+export interface ProgramVersionsTable {
+  program_id: string;
+  version: number;
+  document: ColumnType<Json, string, never>;
+  created_at: Defaulted<Date>;
+  created_by: string;
+}
+
+export interface MembersTable {
+  program_id: string;
+  id: string;
+  created_at: Defaulted<Date>;
+  updated_at: Defaulted<Date>;
+  attributes: ColumnType<Record<string, unknown>, string | undefined, string>;
+  available: Defaulted<bigint>;
+  pending: Defaulted<bigint>;
+  held: Defaulted<bigint>;
+  tier_id: string | null;
+  tier_since: Date | null;
+}
+
+export interface EventsTable {
+  program_id: string;
+  id: string;
+  type: string;
+  member_id: string;
+  occurred_at: Date;
+  received_at: Date;
+  body_hash: string;
+  body: ColumnType<Json, string, never>;
+  amount_minor: bigint | null;
+  currency: string | null;
+  refund_of: string | null;
+  points: bigint;
+  program_version: number;
+  response: ColumnType<Json, string, never>;
+  trace: ColumnType<Json, string, never>;
+}
+
+export interface JournalEntriesTable {
+  id: Defaulted<bigint>;
+  program_id: string;
+  member_id: string;
+  kind: string;
+  event_id: string | null;
+  corrects_entry_id: bigint | null;
+  program_version: number | null;
+  effective_at: Date;
+  created_at: Defaulted<Date>;
+}
+
+export interface LotsTable {
+  id: Defaulted<bigint>;
+  program_id: string;
+  member_id: string;
+  account: 'available' | 'pending';
+  entry_id: bigint;
+  earned_at: Date;
+  expires_at: Date | null;
+  amount: bigint;
+  remaining: bigint;
+}
+
+export interface PostingsTable {
+  id: Generated<bigint>;
+  entry_id: bigint;
+  program_id: string;
+  member_id: string | null;
+  account: string;
+  amount: bigint;
+  lot_id: bigint | null;
+}
+
+export interface MemberMetricDaysTable {
+  program_id: string;
+  member_id: string;
+  metric: string;
+  day: string;
+  value: bigint;
+}
+
+export interface RuleUsageTable {
+  program_id: string;
+  member_id: string;
+  rule_id: string;
+  period: string;
+  points: bigint;
+}
+
+export interface TierChangesTable {
+  id: Generated<bigint>;
+  program_id: string;
+  member_id: string;
+  from_tier: string | null;
+  to_tier: string;
+  reason: 'event' | 'refund' | 'reevaluation' | 'override';
+  event_id: string | null;
+  metric_value: bigint;
+  program_version: number;
+  changed_at: Date;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  private_jwk: ColumnType<Json, string, never>;
+  public_jwk: ColumnType<Json, string, never>;
+  created_at: Defaulted<Date>;
+  retired_at: Date | null;
+}
+
+export interface ClientsTable {
+  id: string;
+  program_id: string;
+  secret_hash: string;
+  scopes: string[];
+  created_at: Defaulted<Date>;
+  revoked_at: Date | null;
+}
+
+export interface Database {
+  programs: ProgramsTable;
+  program_versions: ProgramVersionsTable;
+  members: MembersTable;
+  events: EventsTable;
+  journal_entries: JournalEntriesTable;
+  lots: LotsTable;
+  postings: PostingsTable;
+  member_metric_days: MemberMetricDaysTable;
+  rule_usage: RuleUsageTable;
+  tier_changes: TierChangesTable;
+  signing_keys: SigningKeysTable;
+  clients: ClientsTable;
+}

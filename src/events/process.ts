@@ -1,0 +1,673 @@
+// The earn loop: a batch of events in, one outcome per event out, in order.
+//
+// One database transaction per batch (single events reach here grouped by the
+// GroupCommitter): read the program version in force, detect replays by event id and body
+// hash, lock the members' balance rows in sorted order, evaluate the rules, post to the
+// ledger, update balances, tier metrics and tiers, and store every event with its answer
+// and rule trace (the idempotency record) — all or nothing. An item that is invalid or
+// refused fails only itself and writes nothing.
+//
+// A refund whose original is earlier in the same batch starts a new round in the same
+// transaction, so it sees the original's postings exactly as a later request would.
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { LedgerBatch, openLots, type LotRow } from '../ledger/index.ts';
+import { formatAmount } from '../money/index.ts';
+import type { ProgramCache } from '../programs/index.ts';
+import { localTime, type CompiledProgram } from '../rules/index.ts';
+import {
+  dayInWindow,
+  levelFor,
+  levelIndex,
+  metricNames,
+  recordMetrics,
+  recordTierChanges,
+  thresholdScale,
+  windowDays,
+  windowSums,
+  type MetricDelta,
+  type TierChange,
+} from '../tiers/index.ts';
+import { parseEvent, validateForProgram, type FieldError, type ValidEvent } from './validate.ts';
+
+export const BATCH_SIZE_MAX = 1000;
+const TRANSACTION_ATTEMPTS_MAX = 3;
+
+export interface EventResponse {
+  eventId: string;
+  memberId: string;
+  pointsEarned: number;
+  replayed: boolean;
+  balance: { available: number; pending: number; held: number };
+  tier: { id: string; name: string } | null;
+  programVersion: number;
+}
+
+export type RejectionCode = 'refund-of-unknown-event' | 'refund-exceeds-remaining' | 'refund-not-allowed' | 'member-unknown';
+
+export type EventOutcome =
+  | { status: 'created'; body: EventResponse }
+  | { status: 'replayed'; body: EventResponse }
+  | { status: 'invalid'; errors: FieldError[] }
+  | { status: 'conflict'; detail: string }
+  | { status: 'rejected'; code: RejectionCode; detail: string; pointer: string }
+  | { status: 'unknown_program' };
+
+export interface EventDeps {
+  db: Kysely<Database>;
+  programs: ProgramCache;
+  now: () => Date;
+}
+
+export interface Submission {
+  raw: unknown;
+  /** JSON Pointer prefix of this event in its request: '' for a single event, '/events/3' in a batch. */
+  at: string;
+  /** The client that sent it; rules may depend on the partner. */
+  partnerId?: string;
+}
+
+/** Processes events for one program; answers one outcome per submission, in order. */
+export async function processEvents(deps: EventDeps, programId: string, submissions: Submission[]): Promise<EventOutcome[]> {
+  const outcomes: (EventOutcome | undefined)[] = new Array(submissions.length).fill(undefined);
+  const parsed = submissions.map((s) => parseEvent(s.raw, s.at));
+  parsed.forEach((p, i) => {
+    if (!p.ok) outcomes[i] = { status: 'invalid', errors: p.errors };
+  });
+  const pendingIndexes = parsed.flatMap((p, i) => (p.ok ? [i] : []));
+  if (pendingIndexes.length === 0) return outcomes as EventOutcome[];
+
+  const run = (indexes: number[]) =>
+    deps.db.transaction().execute((trx) => processInTransaction(deps, trx, programId, submissions, parsed, indexes));
+
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const results = await run(pendingIndexes);
+      for (const [i, outcome] of results) outcomes[i] = outcome;
+      return outcomes as EventOutcome[];
+    } catch (error) {
+      if (!isRetryable(error) || attempt >= TRANSACTION_ATTEMPTS_MAX) throw error;
+      // Another process committed one of these event ids (or a serialisation failure hit):
+      // redo each event on its own, so one collision cannot fail its neighbours.
+      if (pendingIndexes.length > 1) {
+        for (const i of pendingIndexes) {
+          const single = await retrySingle(() => run([i]));
+          outcomes[i] = (single[0] as [number, EventOutcome])[1];
+        }
+        return outcomes as EventOutcome[];
+      }
+    }
+  }
+}
+
+async function retrySingle<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!isRetryable(error) || attempt >= TRANSACTION_ATTEMPTS_MAX) throw error;
+    }
+  }
+}
+
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === '23505' || code === '40001' || code === '40P01';
+}
+
+type Parsed = ReturnType<typeof parseEvent>;
+
+async function processInTransaction(
+  deps: EventDeps,
+  trx: Transaction<Database>,
+  programId: string,
+  submissions: Submission[],
+  parsed: Parsed[],
+  indexes: number[],
+): Promise<[number, EventOutcome][]> {
+  const now = deps.now();
+  const results: [number, EventOutcome][] = [];
+  const program = await deps.programs.current(trx, programId);
+  if (!program) return indexes.map((i) => [i, { status: 'unknown_program' }]);
+
+  const valid: { index: number; event: ValidEvent }[] = [];
+  for (const i of indexes) {
+    const p = parsed[i] as Extract<Parsed, { ok: true }>;
+    const checked = validateForProgram(p.event, program, now, (submissions[i] as Submission).at);
+    if (checked.ok) valid.push({ index: i, event: checked.event });
+    else results.push([i, { status: 'invalid', errors: checked.errors }]);
+  }
+
+  // Replays: an id seen before with the same canonical body gets its stored answer.
+  const existing = new Map<string, { hash: string; response: EventResponse }>();
+  if (valid.length > 0) {
+    const rows = await sql<{ id: string; body_hash: string; response: EventResponse }>`
+      SELECT id, body_hash, response FROM events WHERE program_id = ${programId} AND id = ANY(${valid.map((v) => v.event.id)}::text[])`.execute(
+      trx,
+    );
+    for (const row of rows.rows) existing.set(row.id, { hash: row.body_hash, response: row.response });
+  }
+  const firstInBatch = new Map<string, number>();
+  const duplicates: { index: number; of: number }[] = [];
+  const fresh: { index: number; event: ValidEvent }[] = [];
+  for (const item of valid) {
+    const stored = existing.get(item.event.id);
+    if (stored) {
+      results.push([
+        item.index,
+        stored.hash === item.event.bodyHash
+          ? { status: 'replayed', body: { ...stored.response, replayed: true } }
+          : { status: 'conflict', detail: `event ${item.event.id} was already received with a different body` },
+      ]);
+      continue;
+    }
+    const first = firstInBatch.get(item.event.id);
+    if (first !== undefined) {
+      duplicates.push({ index: item.index, of: first });
+      continue;
+    }
+    firstInBatch.set(item.event.id, item.index);
+    fresh.push(item);
+  }
+
+  // Rounds: a refund of an event earlier in this batch waits for a round of its own.
+  const outcomesByIndex = new Map<number, EventOutcome>();
+  let round: typeof fresh = [];
+  let roundIds = new Set<string>();
+  const flushRound = async () => {
+    if (round.length === 0) return;
+    for (const [i, outcome] of await processRound(trx, programId, program, round, submissions, now)) {
+      outcomesByIndex.set(i, outcome);
+    }
+    round = [];
+    roundIds = new Set();
+  };
+  for (const item of fresh) {
+    if (item.event.refundOf !== undefined && roundIds.has(item.event.refundOf)) await flushRound();
+    round.push(item);
+    roundIds.add(item.event.id);
+  }
+  await flushRound();
+  for (const [i, outcome] of outcomesByIndex) results.push([i, outcome]);
+
+  const hashes = new Map(valid.map((v) => [v.index, v.event.bodyHash]));
+  for (const dup of duplicates) {
+    const first = outcomesByIndex.get(dup.of) as EventOutcome;
+    const sameBody = hashes.get(dup.index) === hashes.get(dup.of);
+    if (!sameBody) {
+      results.push([dup.index, { status: 'conflict', detail: 'the same event id appears earlier in this batch with a different body' }]);
+    } else if (first.status === 'created') {
+      results.push([dup.index, { status: 'replayed', body: { ...first.body, replayed: true } }]);
+    } else {
+      results.push([dup.index, first]);
+    }
+  }
+  return results;
+}
+
+interface MemberState {
+  id: string;
+  isNew: boolean;
+  createdThisRound: boolean;
+  available: bigint;
+  pending: bigint;
+  held: bigint;
+  tierId: string | null;
+  tierSince: Date | null;
+  attributes: Record<string, unknown>;
+  changed: boolean;
+}
+
+interface Original {
+  id: string;
+  memberId: string;
+  type: string;
+  amountMinor: bigint | null;
+  currency: string | null;
+  points: bigint;
+  refundOf: string | null;
+  occurredAt: Date;
+  earnEntryId: bigint | null;
+  refundedMinor: bigint;
+  reversedPoints: bigint;
+}
+
+async function processRound(
+  trx: Transaction<Database>,
+  programId: string,
+  program: CompiledProgram,
+  items: { index: number; event: ValidEvent }[],
+  submissions: Submission[],
+  now: Date,
+): Promise<[number, EventOutcome][]> {
+  const document = program.document;
+  const settings = document.settings ?? { createMembersOnEvent: true, negativeBalance: 'allow' };
+  const tiers = document.tiers;
+  const baseCurrency = document.currencies[0] as string;
+  const out: [number, EventOutcome][] = [];
+  const reject = (index: number, code: RejectionCode, detail: string, pointer: string) =>
+    out.push([index, { status: 'rejected', code, detail, pointer: `${(submissions[index] as Submission).at}${pointer}` }]);
+
+  // Refunds need their originals; the originals' refund totals are read after the member
+  // rows are locked, so two concurrent refunds of one purchase cannot both pass the check.
+  const refundIds = [...new Set(items.flatMap((i) => (i.event.refundOf ? [i.event.refundOf] : [])))];
+  const originalMembers = new Map<string, string>();
+  if (refundIds.length > 0) {
+    const rows = await sql<{ id: string; member_id: string }>`
+      SELECT id, member_id FROM events WHERE program_id = ${programId} AND id = ANY(${refundIds}::text[])`.execute(trx);
+    for (const row of rows.rows) originalMembers.set(row.id, row.member_id);
+  }
+  const accepted: typeof items = [];
+  for (const item of items) {
+    const of = item.event.refundOf;
+    if (of === undefined) accepted.push(item);
+    else if (!originalMembers.has(of)) {
+      reject(item.index, 'refund-of-unknown-event', `event ${of} is not known to this program`, '/refundOf');
+    } else if (originalMembers.get(of) !== item.event.memberId) {
+      reject(item.index, 'refund-not-allowed', `event ${of} belongs to another member`, '/memberId');
+    } else accepted.push(item);
+  }
+
+  // Lock (creating where the program allows it) every member row, in sorted order.
+  const memberIds = [...new Set(accepted.map((i) => i.event.memberId))].sort();
+  const createIds = settings.createMembersOnEvent
+    ? [...new Set(accepted.filter((i) => i.event.refundOf === undefined).map((i) => i.event.memberId))].sort()
+    : [];
+  const lowest = tiers?.levels[0];
+  const members = new Map<string, MemberState>();
+  if (memberIds.length > 0) {
+    type Row = {
+      id: string;
+      inserted: boolean;
+      available: bigint;
+      pending: bigint;
+      held: bigint;
+      tier_id: string | null;
+      tier_since: Date | null;
+      attributes: Record<string, unknown>;
+    };
+    let rows: Row[] = [];
+    if (createIds.length > 0) {
+      // ON CONFLICT DO UPDATE locks existing rows as it meets them, in the sorted order of
+      // the input, so creation and locking are one statement with a deadlock-free order.
+      rows = (
+        await sql<Row>`INSERT INTO members (program_id, id, tier_id, tier_since)
+          SELECT ${programId}, id, ${lowest?.id ?? null}::text, ${lowest ? now.toISOString() : null}::timestamptz
+          FROM unnest(${createIds}::text[]) WITH ORDINALITY AS t(id, n) ORDER BY n
+          ON CONFLICT (program_id, id) DO UPDATE SET updated_at = members.updated_at
+          RETURNING id, (xmax = 0) AS inserted, available, pending, held, tier_id, tier_since, attributes`.execute(trx)
+      ).rows;
+    }
+    const lockIds = memberIds.filter((id) => !createIds.includes(id));
+    if (lockIds.length > 0) {
+      rows = rows.concat(
+        (
+          await sql<Row>`SELECT id, false AS inserted, available, pending, held, tier_id, tier_since, attributes FROM members
+            WHERE program_id = ${programId} AND id = ANY(${lockIds}::text[]) ORDER BY id FOR UPDATE`.execute(trx)
+        ).rows,
+      );
+    }
+    for (const row of rows) {
+      members.set(row.id, {
+        id: row.id,
+        isNew: row.inserted,
+        createdThisRound: row.inserted,
+        available: row.available,
+        pending: row.pending,
+        held: row.held,
+        tierId: row.tier_id,
+        tierSince: row.tier_since,
+        attributes: row.attributes ?? {},
+        changed: false,
+      });
+    }
+  }
+
+  const originals = new Map<string, Original>();
+  if (refundIds.length > 0) {
+    const rows = await sql<{
+      id: string;
+      member_id: string;
+      type: string;
+      amount_minor: bigint | null;
+      currency: string | null;
+      points: bigint;
+      refund_of: string | null;
+      occurred_at: Date;
+      earn_entry_id: bigint | null;
+      refunded_minor: bigint;
+      reversed_points: bigint;
+    }>`SELECT e.id, e.member_id, e.type, e.amount_minor, e.currency, e.points, e.refund_of, e.occurred_at,
+          (SELECT j.id FROM journal_entries j WHERE j.program_id = e.program_id AND j.event_id = e.id AND j.kind = 'earn'
+            ORDER BY j.id LIMIT 1) AS earn_entry_id,
+          coalesce((SELECT sum(r.amount_minor) FROM events r WHERE r.program_id = e.program_id AND r.refund_of = e.id), 0)::bigint
+            AS refunded_minor,
+          coalesce((SELECT -sum(r.points) FROM events r WHERE r.program_id = e.program_id AND r.refund_of = e.id), 0)::bigint
+            AS reversed_points
+        FROM events e WHERE e.program_id = ${programId} AND e.id = ANY(${refundIds}::text[])`.execute(trx);
+    for (const r of rows.rows) {
+      originals.set(r.id, {
+        id: r.id,
+        memberId: r.member_id,
+        type: r.type,
+        amountMinor: r.amount_minor,
+        currency: r.currency,
+        points: r.points,
+        refundOf: r.refund_of,
+        occurredAt: r.occurred_at,
+        earnEntryId: r.earn_entry_id,
+        refundedMinor: r.refunded_minor,
+        reversedPoints: r.reversed_points,
+      });
+    }
+  }
+  const refundMembers = [...new Set(accepted.filter((i) => i.event.refundOf).map((i) => i.event.memberId))].sort();
+  const lotsByMember = await openLots(trx, programId, refundMembers);
+
+  // Per-member caps: what each rule already gave in the periods these events touch.
+  const locals = new Map(accepted.map((i) => [i.index, localTime(i.event.occurredAt, document.timeZone)]));
+  const usage = new Map<string, bigint>();
+  const usageKeys: { member: string; rule: string; period: string }[] = [];
+  for (const item of accepted) {
+    if (item.event.refundOf) continue;
+    for (const key of program.capKeys(item.event.type, locals.get(item.index)!)) {
+      const [rule, period] = key.split('|') as [string, string];
+      usageKeys.push({ member: item.event.memberId, rule, period });
+    }
+  }
+  if (usageKeys.length > 0) {
+    const rows = await sql<{ member_id: string; rule_id: string; period: string; points: bigint }>`
+      SELECT u.member_id, u.rule_id, u.period, u.points FROM rule_usage u
+      JOIN unnest(${usageKeys.map((k) => k.member)}::text[], ${usageKeys.map((k) => k.rule)}::text[],
+        ${usageKeys.map((k) => k.period)}::text[]) AS k(member_id, rule_id, period)
+        ON u.member_id = k.member_id AND u.rule_id = k.rule_id AND u.period = k.period
+      WHERE u.program_id = ${programId}`.execute(trx);
+    for (const r of rows.rows) usage.set(`${r.member_id}|${r.rule_id}|${r.period}`, r.points);
+  }
+
+  // Tier metric, as of today in the program's time zone, before this round's events.
+  const today = localTime(now, document.timeZone).date;
+  const tierMetrics = tiers ? metricNames(tiers, baseCurrency) : [];
+  const range = tiers ? windowDays(tiers.window, today) : { from: null, to: null };
+  const baseline = tiers ? await windowSums(trx, programId, memberIds, tierMetrics, range) : new Map<string, bigint>();
+  const scale = tiers ? thresholdScale(tiers, baseCurrency) : 1n;
+
+  const ledger = new LedgerBatch(programId);
+  const metricDeltas: MetricDelta[] = [];
+  const usageDeltas = new Map<string, bigint>();
+  const tierChanges: TierChange[] = [];
+  const stored: { item: ValidEvent; points: bigint; response: EventResponse; trace: unknown }[] = [];
+  const allowDebt = settings.negativeBalance !== 'forbid';
+
+  const tierValue = (memberId: string): bigint => {
+    let value = baseline.get(memberId) ?? 0n;
+    for (const d of metricDeltas) {
+      if (d.memberId === memberId && tierMetrics.includes(d.metric) && dayInWindow(d.day, range)) value += d.value;
+    }
+    return value;
+  };
+  const levelName = (id: string | null) => (id === null ? null : (tiers?.levels.find((l) => l.id === id)?.name ?? id));
+  const pushMetrics = (memberId: string, day: string, values: [string, bigint][]) => {
+    for (const [metric, value] of values) metricDeltas.push({ memberId, metric, day, value });
+  };
+
+  for (const member of members.values()) {
+    if (member.createdThisRound && member.tierId !== null) {
+      tierChanges.push({
+        memberId: member.id,
+        fromTier: null,
+        toTier: member.tierId,
+        reason: 'event',
+        eventId: null,
+        metricValue: 0n,
+        programVersion: program.version,
+        changedAt: now,
+      });
+    }
+  }
+
+  for (const { index, event } of accepted) {
+    const member = members.get(event.memberId);
+    if (!member) {
+      reject(index, 'member-unknown', `member ${event.memberId} does not exist and this program does not create members from events`, '/memberId');
+      continue;
+    }
+    const local = locals.get(index)!;
+    const tierBefore = member.tierId;
+    let points = 0n;
+    let trace: Record<string, unknown>;
+    let tierReason: 'event' | 'refund' = 'event';
+
+    if (event.refundOf !== undefined) {
+      const original = originals.get(event.refundOf) as Original;
+      const refundMinor = event.amountMinor as bigint;
+      if (original.refundOf !== null) {
+        reject(index, 'refund-not-allowed', `event ${original.id} is itself a refund`, '/refundOf');
+        continue;
+      }
+      if (original.amountMinor === null || original.currency === null) {
+        reject(index, 'refund-not-allowed', `event ${original.id} has no amount to refund`, '/refundOf');
+        continue;
+      }
+      if (original.currency !== event.amount?.currency) {
+        reject(index, 'refund-not-allowed', `event ${original.id} was paid in ${original.currency}`, '/amount/currency');
+        continue;
+      }
+      const remainingMinor = original.amountMinor - original.refundedMinor;
+      if (refundMinor > remainingMinor) {
+        reject(
+          index,
+          'refund-exceeds-remaining',
+          `only ${formatAmount(remainingMinor, original.currency)} ${original.currency} of event ${original.id} remains to be refunded`,
+          '/amount/value',
+        );
+        continue;
+      }
+      // Proportional reversal of what was posted, rounded down on the cumulative refunded
+      // amount, so partial refunds that add up to the whole reverse exactly every point.
+      const cumulativeMinor = original.refundedMinor + refundMinor;
+      const reversedTarget = original.amountMinor === 0n ? original.points : (original.points * cumulativeMinor) / original.amountMinor;
+      const toReverse = reversedTarget - original.reversedPoints;
+      let debited = 0n;
+      let fromLots: { lotId: bigint; amount: bigint }[] = [];
+      if (toReverse > 0n) {
+        const lots = orderForRefund(lotsByMember.get(member.id) ?? [], original.earnEntryId);
+        const result = ledger.debit(
+          {
+            memberId: member.id,
+            kind: 'refund',
+            eventId: event.id,
+            correctsEntryId: original.earnEntryId,
+            programVersion: program.version,
+            effectiveAt: event.occurredAt,
+          },
+          toReverse,
+          lots,
+          allowDebt,
+        );
+        debited = result.debited;
+        fromLots = result.fromLots;
+      }
+      points = -debited;
+      member.available -= debited;
+      original.refundedMinor = cumulativeMinor;
+      original.reversedPoints += debited;
+      const originalDay = localTime(original.occurredAt, document.timeZone).date;
+      const metrics: [string, bigint][] = [['points', -debited]];
+      const kind = document.eventTypes[original.type]?.kind;
+      if (kind === 'purchase') metrics.push([`spend:${original.currency}`, -refundMinor]);
+      metrics.push([`amount:${original.type}:${original.currency}`, -refundMinor]);
+      pushMetrics(member.id, originalDay, metrics);
+      tierReason = 'refund';
+      trace = {
+        programVersion: program.version,
+        kind: 'refund',
+        refundOf: original.id,
+        originalAmount: { value: formatAmount(original.amountMinor, original.currency), currency: original.currency },
+        refundedBefore: formatAmount(cumulativeMinor - refundMinor, original.currency),
+        refundedNow: formatAmount(refundMinor, original.currency),
+        originalPoints: Number(original.points),
+        reversedBefore: Number(original.reversedPoints - debited),
+        reversal: {
+          rule: 'floor(originalPoints × refundedTotal ÷ originalAmount) − reversedBefore',
+          computed: `floor(${original.points} × ${formatAmount(cumulativeMinor, original.currency)} ÷ ${formatAmount(original.amountMinor, original.currency)}) − ${original.reversedPoints - debited} = ${toReverse}`,
+          points: Number(toReverse),
+        },
+        ...(debited !== toReverse
+          ? { limitedBy: { policy: 'negativeBalance: forbid', requested: Number(toReverse), reversed: Number(debited) } }
+          : {}),
+        fromLots: fromLots.map((l) => ({ lotId: String(l.lotId), points: Number(l.amount) })),
+        points: Number(points),
+      };
+    } else {
+      const capUsage = new Map<string, bigint>();
+      for (const key of program.capKeys(event.type, local)) {
+        const [rule, period] = key.split('|') as [string, string];
+        const k = `${member.id}|${rule}|${period}`;
+        capUsage.set(key, (usage.get(k) ?? 0n) + (usageDeltas.get(k) ?? 0n));
+      }
+      const evaluation = program.evaluate({
+        event: {
+          id: event.id,
+          type: event.type,
+          memberId: event.memberId,
+          occurredAt: event.occurredAt,
+          ...(event.amount && event.amountMinor !== undefined
+            ? { amount: { minor: event.amountMinor, currency: event.amount.currency, value: event.amount.value } }
+            : {}),
+          attributes: event.attributes,
+          ...(submissions[index]?.partnerId ? { partnerId: submissions[index]?.partnerId } : {}),
+        },
+        member: { id: member.id, tierId: member.tierId, isNew: member.isNew, attributes: member.attributes },
+        local,
+        capUsage,
+      });
+      member.isNew = false;
+      points = evaluation.points;
+      for (const u of evaluation.usage) {
+        const k = `${member.id}|${u.ruleId}|${u.period}`;
+        usageDeltas.set(k, (usageDeltas.get(k) ?? 0n) + u.points);
+      }
+      if (points > 0n) {
+        ledger.credit(
+          {
+            memberId: member.id,
+            kind: 'earn',
+            eventId: event.id,
+            correctsEntryId: null,
+            programVersion: program.version,
+            effectiveAt: event.occurredAt,
+          },
+          points,
+          member.available,
+          null,
+        );
+        member.available += points;
+      }
+      const metrics: [string, bigint][] = [
+        ['points', points],
+        [`count:${event.type}`, 1n],
+      ];
+      if (event.amount && event.amountMinor !== undefined) {
+        metrics.push([`amount:${event.type}:${event.amount.currency}`, event.amountMinor]);
+        if (document.eventTypes[event.type]?.kind === 'purchase') metrics.push([`spend:${event.amount.currency}`, event.amountMinor]);
+      }
+      pushMetrics(member.id, local.date, metrics);
+      trace = evaluation.trace as unknown as Record<string, unknown>;
+    }
+    member.changed = true;
+
+    // Tier: the event was evaluated at the tier the member had; a crossing applies from the
+    // next event. Events only lift a member; a refund can also lower one.
+    let tierTrace: Record<string, unknown> | null = null;
+    if (tiers) {
+      const value = tierValue(member.id);
+      const target = levelFor(tiers, scale, value);
+      const targetIndex = levelIndex(tiers, target.id);
+      const currentIndex = levelIndex(tiers, member.tierId);
+      const moves = tierReason === 'refund' ? targetIndex !== currentIndex : targetIndex > currentIndex;
+      if (moves) {
+        tierChanges.push({
+          memberId: member.id,
+          fromTier: member.tierId,
+          toTier: target.id,
+          reason: tierReason,
+          eventId: event.id,
+          metricValue: value,
+          programVersion: program.version,
+          changedAt: now,
+        });
+        member.tierId = target.id;
+        member.tierSince = now;
+      }
+      tierTrace = {
+        metric: tiers.metric.type,
+        window: { ...tiers.window, from: range.from, to: range.to },
+        value: Number(value),
+        before: tierBefore,
+        after: member.tierId,
+        changed: moves,
+        decision: moves
+          ? `${tierReason === 'refund' ? 'refund moved' : 'threshold crossed: moved'} from ${tierBefore ?? 'none'} to ${member.tierId}; this event earned at ${tierBefore ?? 'no tier'}`
+          : `stays ${member.tierId ?? 'without a tier'}`,
+      };
+    }
+    const response: EventResponse = {
+      eventId: event.id,
+      memberId: member.id,
+      pointsEarned: Number(points),
+      replayed: false,
+      balance: { available: Number(member.available), pending: Number(member.pending), held: Number(member.held) },
+      tier: member.tierId === null ? null : { id: member.tierId, name: levelName(member.tierId) as string },
+      programVersion: program.version,
+    };
+    stored.push({ item: event, points, response, trace: { ...trace, tier: tierTrace } });
+    out.push([index, { status: 'created', body: response }]);
+  }
+
+  if (stored.length > 0) {
+    const s = stored;
+    await sql`INSERT INTO events (program_id, id, type, member_id, occurred_at, received_at, body_hash, body, amount_minor,
+        currency, refund_of, points, program_version, response, trace)
+      SELECT ${programId}, id, type, member_id, occurred_at, ${now.toISOString()}::timestamptz, body_hash, body::jsonb,
+        amount_minor, currency, refund_of, points, ${program.version}, response::jsonb, trace::jsonb
+      FROM unnest(${s.map((x) => x.item.id)}::text[], ${s.map((x) => x.item.type)}::text[], ${s.map((x) => x.item.memberId)}::text[],
+        ${s.map((x) => x.item.occurredAt.toISOString())}::timestamptz[], ${s.map((x) => x.item.bodyHash)}::text[],
+        ${s.map((x) => JSON.stringify(x.item.body))}::text[], ${s.map((x) => x.item.amountMinor ?? null)}::bigint[],
+        ${s.map((x) => x.item.amount?.currency ?? null)}::text[], ${s.map((x) => x.item.refundOf ?? null)}::text[],
+        ${s.map((x) => x.points)}::bigint[], ${s.map((x) => JSON.stringify(x.response))}::text[],
+        ${s.map((x) => JSON.stringify(x.trace))}::text[])
+        AS t(id, type, member_id, occurred_at, body_hash, body, amount_minor, currency, refund_of, points, response, trace)`.execute(
+      trx,
+    );
+  }
+  await ledger.flush(trx);
+  const changed = [...members.values()].filter((m) => m.changed || m.createdThisRound);
+  if (changed.length > 0) {
+    await sql`UPDATE members SET available = c.available, pending = c.pending, held = c.held, tier_id = c.tier_id,
+        tier_since = c.tier_since, updated_at = ${now.toISOString()}::timestamptz
+      FROM unnest(${changed.map((m) => m.id)}::text[], ${changed.map((m) => m.available)}::bigint[],
+        ${changed.map((m) => m.pending)}::bigint[], ${changed.map((m) => m.held)}::bigint[], ${changed.map((m) => m.tierId)}::text[],
+        ${changed.map((m) => m.tierSince?.toISOString() ?? null)}::timestamptz[]) AS c(id, available, pending, held, tier_id, tier_since)
+      WHERE members.program_id = ${programId} AND members.id = c.id`.execute(trx);
+  }
+  await recordMetrics(trx, programId, metricDeltas);
+  if (usageDeltas.size > 0) {
+    const keys = [...usageDeltas.keys()].sort();
+    const parts = keys.map((k) => k.split('|') as [string, string, string]);
+    await sql`INSERT INTO rule_usage (program_id, member_id, rule_id, period, points)
+      SELECT ${programId}, member_id, rule_id, period, points FROM unnest(${parts.map((p) => p[0])}::text[],
+        ${parts.map((p) => p[1])}::text[], ${parts.map((p) => p[2])}::text[], ${keys.map((k) => usageDeltas.get(k) as bigint)}::bigint[])
+        AS t(member_id, rule_id, period, points)
+      ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points`.execute(trx);
+  }
+  await recordTierChanges(trx, programId, tierChanges);
+  return out;
+}
+
+/** A refund takes back the points from the purchase's own lot first, then soonest-expiring. */
+function orderForRefund(lots: (LotRow & { entryId: bigint })[], earnEntryId: bigint | null): LotRow[] {
+  const own = lots.filter((l) => l.entryId === earnEntryId);
+  const others = lots.filter((l) => l.entryId !== earnEntryId);
+  return [...own, ...others];
+}

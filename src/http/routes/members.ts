@@ -1,0 +1,82 @@
+import { Type } from 'typebox';
+import { decodeCursor, getMember, listMemberLedger, upsertMember, PAGE_SIZE_DEFAULT } from '../../members/index.ts';
+import { principalOf, type App, type AppDeps } from '../app.ts';
+import { problem, sendProblem } from '../problems.ts';
+import { IdParam, LedgerPage, MemberPutRequest, MemberResponse, PageQuery } from '../schemas.ts';
+
+const errors = { 400: Type.Ref('Problem'), 401: Type.Ref('Problem'), 403: Type.Ref('Problem'), 404: Type.Ref('Problem') };
+
+export function registerMemberRoutes(app: App, deps: AppDeps): void {
+  app.get(
+    '/v1/members/:id',
+    {
+      config: { scope: 'members:read' },
+      schema: {
+        tags: ['members'],
+        summary: 'Balance, tier and progress of a member',
+        security: [{ oauth2: ['members:read'] }],
+        params: IdParam,
+        response: { 200: MemberResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { programId } = principalOf(request);
+      const member = await getMember(deps.handle.db, deps.programs, programId, request.params.id, deps.now());
+      if (!member) return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
+      return member;
+    },
+  );
+
+  app.put(
+    '/v1/members/:id',
+    {
+      config: { scope: 'members:write' },
+      schema: {
+        tags: ['members'],
+        summary: 'Create a member or replace its attributes',
+        security: [{ oauth2: ['members:write'] }],
+        params: IdParam,
+        body: MemberPutRequest,
+        response: { 200: MemberResponse, 201: MemberResponse, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { programId } = principalOf(request);
+      const now = deps.now();
+      const outcome = await upsertMember(deps.handle.db, deps.programs, programId, request.params.id, request.body.attributes, now);
+      if (outcome.status === 'unknown_program') return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
+      const member = await getMember(deps.handle.db, deps.programs, programId, request.params.id, now);
+      if (!member) return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
+      return reply.code(outcome.status === 'created' ? 201 : 200).send(member);
+    },
+  );
+
+  app.get(
+    '/v1/members/:id/ledger',
+    {
+      config: { scope: 'members:read' },
+      schema: {
+        tags: ['members'],
+        summary: "The member's postings, newest first",
+        security: [{ oauth2: ['members:read'] }],
+        params: IdParam,
+        querystring: PageQuery,
+        response: { 200: LedgerPage, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { programId } = principalOf(request);
+      const cursor = request.query.cursor;
+      const before = cursor === undefined ? undefined : decodeCursor(cursor);
+      if (cursor !== undefined && before === undefined) {
+        return sendProblem(
+          reply,
+          problem('validation-failed', '1 field is invalid', [{ pointer: '/querystring/cursor', detail: 'cursor is not one Patron issued' }]),
+        );
+      }
+      const page = await listMemberLedger(deps.handle.db, programId, request.params.id, before, request.query.limit ?? PAGE_SIZE_DEFAULT);
+      if (!page) return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
+      return page;
+    },
+  );
+}

@@ -1,0 +1,229 @@
+// TypeBox schemas of the HTTP API: they validate requests (where Fastify validates) and are
+// the OpenAPI document's source, with an example for every request and response.
+import { Type } from 'typebox';
+
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'A stable URI reference per error code, served as a page', examples: ['/problems/validation-failed'] }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    instance: Type.Optional(Type.String()),
+    errors: Type.Optional(
+      Type.Array(Type.Object({ pointer: Type.String({ description: 'JSON Pointer into the request' }), detail: Type.String() })),
+    ),
+  },
+  {
+    $id: 'Problem',
+    description: 'RFC 9457 problem document',
+    examples: [
+      {
+        type: '/problems/validation-failed',
+        title: 'Your request is not valid',
+        status: 400,
+        detail: '1 field is invalid',
+        errors: [{ pointer: '/amount/value', detail: 'amount.value "12,50" is not a decimal number such as "12.50"' }],
+      },
+    ],
+  },
+);
+
+const Money = Type.Object(
+  {
+    value: Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$', description: 'Decimal string, never a float', examples: ['12.50'] }),
+    currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217', examples: ['EUR'] }),
+  },
+  { additionalProperties: false },
+);
+
+const EVENT_EXAMPLE = {
+  id: 'ord-1001',
+  type: 'purchase',
+  memberId: 'alice',
+  occurredAt: '2026-11-21T23:30:00+01:00',
+  amount: { value: '12.50', currency: 'EUR' },
+  attributes: { category: 'electronics' },
+};
+
+const EVENT_RESPONSE_EXAMPLE = {
+  eventId: 'ord-1001',
+  memberId: 'alice',
+  pointsEarned: 75,
+  replayed: false,
+  balance: { available: 1234, pending: 0, held: 0 },
+  tier: { id: 'silver', name: 'Silver' },
+  programVersion: 3,
+};
+
+export const EventRequest = Type.Object(
+  {
+    id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: "The caller's id of the event: its idempotency key" }),
+    type: Type.String({ minLength: 1, maxLength: 64, description: "An event type of the program (purchase, refund, or the program's own)" }),
+    memberId: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$' }),
+    occurredAt: Type.String({
+      format: 'date-time',
+      description: 'RFC 3339 with offset; up to 5 minutes ahead and the backdating window (default 90 days) behind',
+    }),
+    amount: Type.Optional(Money),
+    attributes: Type.Optional(
+      Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Null()]), {
+        maxProperties: 64,
+        description: 'What rules may test, e.g. category',
+      }),
+    ),
+    refundOf: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'For refunds: the event refunded' })),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        id: 'ord-1001',
+        type: 'purchase',
+        memberId: 'alice',
+        occurredAt: '2026-11-21T23:30:00+01:00',
+        amount: { value: '12.50', currency: 'EUR' },
+        attributes: { category: 'electronics' },
+      },
+    ],
+  },
+);
+
+const Balance = Type.Object({ available: Type.Integer(), pending: Type.Integer(), held: Type.Integer() });
+
+export const EventResponse = Type.Object(
+  {
+    eventId: Type.String(),
+    memberId: Type.String(),
+    pointsEarned: Type.Integer({ description: 'Negative for a refund' }),
+    replayed: Type.Boolean(),
+    balance: Balance,
+    tier: Type.Union([Type.Object({ id: Type.String(), name: Type.String() }), Type.Null()]),
+    programVersion: Type.Integer(),
+  },
+  {
+    examples: [
+      {
+        eventId: 'ord-1001',
+        memberId: 'alice',
+        pointsEarned: 75,
+        replayed: false,
+        balance: { available: 1234, pending: 0, held: 0 },
+        tier: { id: 'silver', name: 'Silver' },
+        programVersion: 3,
+      },
+    ],
+  },
+);
+
+export const BatchRequest = Type.Object(
+  {
+    events: Type.Array(Type.Unknown({ description: 'An event, as for POST /v1/events; each is validated on its own' }), {
+      minItems: 1,
+      maxItems: 1000,
+    }),
+  },
+  { additionalProperties: false, examples: [{ events: [EVENT_EXAMPLE] }] },
+);
+
+export const BatchResponse = Type.Object(
+  {
+    results: Type.Array(
+      Type.Object({
+        status: Type.Integer({ description: 'The status this event would have had on its own' }),
+        body: Type.Optional(EventResponse),
+        problem: Type.Optional(Problem),
+      }),
+    ),
+  },
+  { examples: [{ results: [{ status: 201, body: EVENT_RESPONSE_EXAMPLE }] }] },
+);
+
+export const MemberResponse = Type.Object(
+  {
+    id: Type.String(),
+    createdAt: Type.String({ format: 'date-time' }),
+    attributes: Type.Record(Type.String(), Type.Unknown()),
+    balance: Balance,
+    tier: Type.Union([Type.Object({ id: Type.String(), name: Type.String(), since: Type.Union([Type.String(), Type.Null()]) }), Type.Null()]),
+    progress: Type.Union([
+      Type.Object({
+        nextTier: Type.Union([Type.Object({ id: Type.String(), name: Type.String() }), Type.Null()]),
+        metric: Type.String(),
+        current: Type.Union([Type.Integer(), Type.String()]),
+        required: Type.Union([Type.Integer(), Type.String(), Type.Null()]),
+        remaining: Type.Union([Type.Integer(), Type.String(), Type.Null()]),
+        currency: Type.Optional(Type.String()),
+      }),
+      Type.Null(),
+    ]),
+  },
+  {
+    examples: [
+      {
+        id: 'alice',
+        createdAt: '2026-11-21T22:30:00.000Z',
+        attributes: { email: 'alice@example.com' },
+        balance: { available: 1234, pending: 0, held: 0 },
+        tier: { id: 'silver', name: 'Silver', since: '2026-11-21T22:30:00.000Z' },
+        progress: { nextTier: { id: 'gold', name: 'Gold' }, metric: 'points', current: 1234, required: 5000, remaining: 3766 },
+      },
+    ],
+  },
+);
+
+export const MemberPutRequest = Type.Object(
+  {
+    attributes: Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Unknown(), {
+      maxProperties: 64,
+      description: 'Profile attributes rules can test (member.attributes)',
+    }),
+  },
+  { additionalProperties: false, examples: [{ attributes: { email: 'alice@example.com', segment: 'vip' } }] },
+);
+
+export const LedgerItem = Type.Object({
+  id: Type.String(),
+  entryId: Type.String(),
+  kind: Type.String({ examples: ['earn'] }),
+  account: Type.String({ examples: ['available'] }),
+  amount: Type.Integer(),
+  eventId: Type.Union([Type.String(), Type.Null()]),
+  correctsEntryId: Type.Union([Type.String(), Type.Null()]),
+  lotId: Type.Union([Type.String(), Type.Null()]),
+  programVersion: Type.Union([Type.Integer(), Type.Null()]),
+  effectiveAt: Type.String({ format: 'date-time' }),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+export const LedgerPage = Type.Object(
+  { items: Type.Array(LedgerItem), nextCursor: Type.Union([Type.String(), Type.Null()]) },
+  {
+    examples: [
+      {
+        items: [
+          {
+            id: '42',
+            entryId: '17',
+            kind: 'earn',
+            account: 'available',
+            amount: 75,
+            eventId: 'ord-1001',
+            correctsEntryId: null,
+            lotId: '17',
+            programVersion: 3,
+            effectiveAt: '2026-11-21T22:30:00.000Z',
+            createdAt: '2026-11-21T22:30:00.120Z',
+          },
+        ],
+        nextCursor: null,
+      },
+    ],
+  },
+);
+
+export const PageQuery = Type.Object({
+  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'Opaque cursor from nextCursor' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+});
+
+export const IdParam = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$' }) });

@@ -1,0 +1,63 @@
+// `npm start`: Patron as one process.
+import { pino } from 'pino';
+import { ConfigError, parseConfig } from './config.ts';
+import { demoCurlLine, seedDemo } from './demo.ts';
+import { DataDirInUseError, openDatabase } from './runtime.ts';
+import { createServer } from './server.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`patron: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = pino({ level: config.logLevel });
+  let handle;
+  try {
+    handle = await openDatabase(config);
+  } catch (error) {
+    if (error instanceof DataDirInUseError) {
+      console.error(`patron: ${error.message}`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  logger.info({ database: handle.location }, 'database ready');
+  if (config.demo) await seedDemo(handle.db, config.demoSecret);
+
+  // One issuer for every process and port, so any process accepts any process's tokens.
+  const issuer = 'urn:patron';
+  const { app, events } = await createServer({ handle, issuer, tokenTtlSeconds: config.tokenTtlSeconds, logger });
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  // Printed in the same turn as listen() resolves, so before any request is answered.
+  if (config.demo) {
+    process.stdout.write(`Patron is running the demo program on http://${config.host}:${port} — get a token:\n`);
+    process.stdout.write(`${demoCurlLine(config.host, port, config.demoSecret)}\n`);
+  }
+  logger.info({ port, host: config.host }, 'listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing requests in flight');
+    await app.close();
+    await events.drain();
+    await handle.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error('patron: failed to start:', error);
+  process.exit(1);
+});

@@ -1,0 +1,175 @@
+// Members: profile attributes, the O(1) balance row, tier and progress, and the ledger view.
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import type { ProgramCache } from '../programs/index.ts';
+import { localTime } from '../rules/index.ts';
+import { metricNames, progressToward, windowDays, windowSums, type TierProgress } from '../tiers/index.ts';
+
+export const PAGE_SIZE_DEFAULT = 50;
+export const PAGE_SIZE_MAX = 500;
+export const MEMBER_ATTRIBUTES_MAX = 64;
+
+export interface MemberView {
+  id: string;
+  createdAt: string;
+  attributes: Record<string, unknown>;
+  balance: { available: number; pending: number; held: number };
+  tier: { id: string; name: string; since: string | null } | null;
+  progress: TierProgress | null;
+}
+
+export async function getMember(
+  db: Kysely<Database>,
+  programs: ProgramCache,
+  programId: string,
+  memberId: string,
+  now: Date,
+): Promise<MemberView | undefined> {
+  const row = await db
+    .selectFrom('members')
+    .select(['id', 'created_at', 'attributes', 'available', 'pending', 'held', 'tier_id', 'tier_since'])
+    .where('program_id', '=', programId)
+    .where('id', '=', memberId)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const program = await programs.current(db, programId);
+  const tiers = program?.document.tiers;
+  let progress: TierProgress | null = null;
+  let tierName: string | null = null;
+  if (program && tiers) {
+    const base = program.document.currencies[0] as string;
+    const range = windowDays(tiers.window, localTime(now, program.document.timeZone).date);
+    const sums = await windowSums(db, programId, [memberId], metricNames(tiers, base), range);
+    progress = progressToward(tiers, base, row.tier_id, sums.get(memberId) ?? 0n);
+    tierName = tiers.levels.find((l) => l.id === row.tier_id)?.name ?? row.tier_id;
+  }
+  return {
+    id: row.id,
+    createdAt: row.created_at.toISOString(),
+    attributes: row.attributes ?? {},
+    balance: { available: Number(row.available), pending: Number(row.pending), held: Number(row.held) },
+    tier: row.tier_id === null ? null : { id: row.tier_id, name: tierName ?? row.tier_id, since: row.tier_since?.toISOString() ?? null },
+    progress,
+  };
+}
+
+export type UpsertOutcome = { status: 'created' | 'updated' } | { status: 'unknown_program' };
+
+/** PUT semantics: creates the member or replaces its attributes. */
+export async function upsertMember(
+  db: Kysely<Database>,
+  programs: ProgramCache,
+  programId: string,
+  memberId: string,
+  attributes: Record<string, unknown>,
+  now: Date,
+): Promise<UpsertOutcome> {
+  return db.transaction().execute(async (trx) => {
+    const program = await programs.current(trx, programId);
+    if (!program) return { status: 'unknown_program' as const };
+    const lowest = program.document.tiers?.levels[0];
+    const result = await sql<{ inserted: boolean }>`
+      INSERT INTO members (program_id, id, attributes, tier_id, tier_since)
+      VALUES (${programId}, ${memberId}, ${JSON.stringify(attributes)}::jsonb, ${lowest?.id ?? null}::text,
+        ${lowest ? now.toISOString() : null}::timestamptz)
+      ON CONFLICT (program_id, id) DO UPDATE SET attributes = excluded.attributes, updated_at = now()
+      RETURNING (xmax = 0) AS inserted`.execute(trx);
+    const inserted = result.rows[0]?.inserted === true;
+    if (inserted && lowest) {
+      await trx
+        .insertInto('tier_changes')
+        .values({
+          program_id: programId,
+          member_id: memberId,
+          from_tier: null,
+          to_tier: lowest.id,
+          reason: 'event',
+          event_id: null,
+          metric_value: 0n,
+          program_version: program.version,
+          changed_at: now,
+        })
+        .execute();
+    }
+    return { status: inserted ? ('created' as const) : ('updated' as const) };
+  });
+}
+
+export interface LedgerItem {
+  id: string;
+  entryId: string;
+  kind: string;
+  account: string;
+  amount: number;
+  eventId: string | null;
+  correctsEntryId: string | null;
+  lotId: string | null;
+  programVersion: number | null;
+  effectiveAt: string;
+  createdAt: string;
+}
+
+export function encodeCursor(id: bigint): string {
+  return Buffer.from(`p:${id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): bigint | undefined {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  return /^p:\d{1,19}$/.test(text) ? BigInt(text.slice(2)) : undefined;
+}
+
+/** The member's postings, newest first, paged by an opaque cursor. */
+export async function listMemberLedger(
+  db: Kysely<Database>,
+  programId: string,
+  memberId: string,
+  before: bigint | undefined,
+  limit: number,
+): Promise<{ items: LedgerItem[]; nextCursor: string | null } | undefined> {
+  const member = await db
+    .selectFrom('members')
+    .select('id')
+    .where('program_id', '=', programId)
+    .where('id', '=', memberId)
+    .executeTakeFirst();
+  if (!member) return undefined;
+  let query = db
+    .selectFrom('postings')
+    .innerJoin('journal_entries', 'journal_entries.id', 'postings.entry_id')
+    .select([
+      'postings.id',
+      'postings.entry_id',
+      'journal_entries.kind',
+      'postings.account',
+      'postings.amount',
+      'journal_entries.event_id',
+      'journal_entries.corrects_entry_id',
+      'postings.lot_id',
+      'journal_entries.program_version',
+      'journal_entries.effective_at',
+      'journal_entries.created_at',
+    ])
+    .where('postings.program_id', '=', programId)
+    .where('postings.member_id', '=', memberId)
+    .orderBy('postings.id', 'desc')
+    .limit(limit + 1);
+  if (before !== undefined) query = query.where('postings.id', '<', before);
+  const rows = await query.execute();
+  const page = rows.slice(0, limit);
+  return {
+    items: page.map((r) => ({
+      id: String(r.id),
+      entryId: String(r.entry_id),
+      kind: r.kind,
+      account: r.account,
+      amount: Number(r.amount),
+      eventId: r.event_id,
+      correctsEntryId: r.corrects_entry_id === null ? null : String(r.corrects_entry_id),
+      lotId: r.lot_id === null ? null : String(r.lot_id),
+      programVersion: r.program_version,
+      effectiveAt: r.effective_at.toISOString(),
+      createdAt: r.created_at.toISOString(),
+    })),
+    nextCursor: rows.length > limit ? encodeCursor((page.at(-1) as { id: bigint }).id) : null,
+  };
+}

@@ -1,0 +1,615 @@
+// The program document: currencies, time zone, event types, rules, tiers and settings.
+// It is validated in full when saved (schema, then meaning, then every CEL condition) and
+// every error is reported at once, each with a JSON Pointer into the document. A valid
+// document comes back normalised, with every default filled in, so the engine never guesses.
+
+import { Type, type Static } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { Value } from 'typebox/value';
+import { isKnownCurrency } from '../money/index.ts';
+import { compileCondition, CONDITION_LENGTH_MAX } from './cel.ts';
+import { isValidTimeZone } from './local-time.ts';
+
+export const RULES_COUNT_MAX = 500;
+export const TIER_LEVELS_COUNT_MAX = 20;
+export const EVENT_TYPES_COUNT_MAX = 100;
+export const CURRENCIES_COUNT_MAX = 10;
+export const NAME_LENGTH_MAX = 200;
+export const DESCRIPTION_LENGTH_MAX = 2000;
+export const PERKS_COUNT_MAX = 20;
+export const BACKDATING_WINDOW_DAYS_MAX = 3660;
+export const ROLLING_WINDOW_DAYS_MAX = 3660;
+/** Points in JSON are numbers; beyond this they would lose precision. */
+export const POINTS_MAX = Number.MAX_SAFE_INTEGER;
+
+export const EVENT_TYPE_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_.-]{0,63}$';
+export const RULE_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,63}$';
+export const DECIMAL_PATTERN = '^\\d{1,9}(\\.\\d{1,6})?$';
+const LEVEL_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,63}$';
+
+const strict = { additionalProperties: false } as const;
+
+const Decimal = (description: string) =>
+  Type.String({ pattern: DECIMAL_PATTERN, description: `${description} (decimal string)` });
+const Points = (description: string, minimum = 0) =>
+  Type.Integer({ minimum, maximum: POINTS_MAX, description });
+
+const EventTypeSchema = Type.Union(
+  [
+    Type.Object(
+      {
+        kind: Type.Literal('purchase', {
+          description: 'A purchase: amount required, counts as spend',
+        }),
+      },
+      strict,
+    ),
+    Type.Object(
+      {
+        kind: Type.Literal('refund', {
+          description:
+            'A refund of an earlier event (refundOf): amount required; at most one refund type',
+        }),
+      },
+      strict,
+    ),
+    Type.Object(
+      {
+        kind: Type.Literal('custom'),
+        amount: Type.Optional(
+          Type.Union(
+            [Type.Literal('required'), Type.Literal('optional'), Type.Literal('forbidden')],
+            {
+              description: 'Whether events of this type carry an amount (default optional)',
+            },
+          ),
+        ),
+      },
+      strict,
+    ),
+  ],
+  { description: 'What kind of event this type is' },
+);
+
+const CapsSchema = Type.Object(
+  {
+    perEvent: Type.Optional(Points('Most points this rule gives for one event')),
+    perMember: Type.Optional(
+      Type.Object(
+        {
+          points: Points('Most points this rule gives one member in one period'),
+          period: Type.Union(
+            [
+              Type.Literal('day'),
+              Type.Literal('week'),
+              Type.Literal('month'),
+              Type.Literal('year'),
+            ],
+            { description: "Calendar period in the program's time zone (weeks are ISO weeks)" },
+          ),
+        },
+        strict,
+      ),
+    ),
+  },
+  { ...strict, description: 'Caps, on earn and bonus rules only' },
+);
+
+const EffectSchema = Type.Union(
+  [
+    Type.Object(
+      {
+        type: Type.Literal('earn'),
+        pointsPerUnit: Decimal('Points per whole currency unit of the amount'),
+      },
+      strict,
+    ),
+    Type.Object(
+      {
+        type: Type.Literal('multiplier'),
+        factor: Decimal('Factor (> 0) applied to earned points; multipliers multiply each other'),
+      },
+      strict,
+    ),
+    Type.Object(
+      { type: Type.Literal('bonus'), points: Points('Fixed points, not multiplied', 1) },
+      strict,
+    ),
+  ],
+  { description: 'What the rule does when it fires' },
+);
+
+const RuleSchema = Type.Object(
+  {
+    id: Type.String({ pattern: RULE_ID_PATTERN, description: 'Stable, unique rule id' }),
+    name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }),
+    description: Type.Optional(Type.String({ maxLength: DESCRIPTION_LENGTH_MAX })),
+    eventTypes: Type.Array(Type.String({ pattern: EVENT_TYPE_NAME_PATTERN }), {
+      minItems: 1,
+      maxItems: EVENT_TYPES_COUNT_MAX,
+      description: 'Event types the rule applies to (not the refund type)',
+    }),
+    condition: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: CONDITION_LENGTH_MAX,
+        description: 'CEL boolean over event, member and local (e.g. "local.weekday >= 6")',
+      }),
+    ),
+    effect: EffectSchema,
+    caps: Type.Optional(CapsSchema),
+    enabled: Type.Optional(Type.Boolean({ description: 'Default true' })),
+  },
+  strict,
+);
+
+const WindowSchema = Type.Union(
+  [
+    Type.Object({ type: Type.Literal('lifetime') }, strict),
+    Type.Object({ type: Type.Literal('calendarYear') }, strict),
+    Type.Object(
+      {
+        type: Type.Literal('rolling'),
+        days: Type.Integer({ minimum: 1, maximum: ROLLING_WINDOW_DAYS_MAX }),
+      },
+      strict,
+    ),
+  ],
+  { description: 'The window the metric is summed over' },
+);
+
+const EventTypeList = Type.Array(Type.String({ pattern: EVENT_TYPE_NAME_PATTERN }), {
+  minItems: 1,
+  maxItems: EVENT_TYPES_COUNT_MAX,
+});
+
+const MetricSchema = Type.Union(
+  [
+    Type.Object({ type: Type.Literal('points', { description: 'Points earned' }) }, strict),
+    Type.Object(
+      {
+        type: Type.Literal('spend', {
+          description:
+            "Purchase amounts minus refunds in the program's first currency, whole units",
+        }),
+      },
+      strict,
+    ),
+    Type.Object(
+      {
+        type: Type.Literal('amount', { description: 'Amounts of these event types, whole units' }),
+        eventTypes: EventTypeList,
+      },
+      strict,
+    ),
+    Type.Object(
+      {
+        type: Type.Literal('count', { description: 'Number of events of these types' }),
+        eventTypes: EventTypeList,
+      },
+      strict,
+    ),
+  ],
+  { description: 'The qualifying metric' },
+);
+
+const LevelSchema = Type.Object(
+  {
+    id: Type.String({ pattern: LEVEL_ID_PATTERN }),
+    name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }),
+    threshold: Points('Metric value from which the level applies; the first level is 0'),
+    multiplier: Type.Optional(Decimal('Multiplier on earned points (default "1")')),
+    benefits: Type.Optional(
+      Type.Object(
+        {
+          cashbackPercent: Type.Optional(Decimal('Cashback in percent')),
+          perks: Type.Optional(
+            Type.Array(Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }), {
+              maxItems: PERKS_COUNT_MAX,
+            }),
+          ),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+);
+
+const TiersSchema = Type.Object(
+  {
+    metric: MetricSchema,
+    window: WindowSchema,
+    retentionWindow: Type.Optional(WindowSchema),
+    levels: Type.Array(LevelSchema, {
+      minItems: 1,
+      maxItems: TIER_LEVELS_COUNT_MAX,
+      description: 'Levels in strictly ascending threshold order, the first at 0',
+    }),
+  },
+  { ...strict, description: 'Tiers (optional: a program without tiers has none)' },
+);
+
+const SettingsSchema = Type.Object(
+  {
+    backdatingWindowDays: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: BACKDATING_WINDOW_DAYS_MAX, description: 'Default 90' }),
+    ),
+    createMembersOnEvent: Type.Optional(Type.Boolean({ description: 'Default true' })),
+    negativeBalance: Type.Optional(
+      Type.Union([Type.Literal('allow'), Type.Literal('forbid')], { description: 'Default allow' }),
+    ),
+    maxPointsPerEvent: Type.Optional(Points('Most points one event can earn in total')),
+  },
+  strict,
+);
+
+export const RETAIL_EXAMPLE = {
+  name: 'Demo retail program',
+  timeZone: 'Europe/Prague',
+  currencies: ['EUR'],
+  eventTypes: {
+    purchase: { kind: 'purchase' },
+    refund: { kind: 'refund' },
+    review: { kind: 'custom', amount: 'forbidden' },
+  },
+  rules: [
+    {
+      id: 'base',
+      name: '1 point per EUR',
+      eventTypes: ['purchase'],
+      effect: { type: 'earn', pointsPerUnit: '1' },
+    },
+    {
+      id: 'weekend',
+      name: 'Double points at weekends',
+      eventTypes: ['purchase'],
+      condition: 'local.weekday >= 6',
+      effect: { type: 'multiplier', factor: '2' },
+    },
+    {
+      id: 'electronics',
+      name: 'Triple points on electronics',
+      eventTypes: ['purchase'],
+      condition: "event.attributes.?category.orValue('') == 'electronics'",
+      effect: { type: 'multiplier', factor: '3' },
+    },
+    {
+      id: 'review-bonus',
+      name: '50 points per review',
+      eventTypes: ['review'],
+      effect: { type: 'bonus', points: 50 },
+      caps: { perMember: { points: 150, period: 'month' } },
+    },
+  ],
+  tiers: {
+    metric: { type: 'points' },
+    window: { type: 'calendarYear' },
+    levels: [
+      { id: 'bronze', name: 'Bronze', threshold: 0, multiplier: '1' },
+      { id: 'silver', name: 'Silver', threshold: 1000, multiplier: '1.1' },
+      { id: 'gold', name: 'Gold', threshold: 5000, multiplier: '1.25' },
+      { id: 'platinum', name: 'Platinum', threshold: 20000, multiplier: '1.5' },
+    ],
+  },
+  settings: { backdatingWindowDays: 90, createMembersOnEvent: true, negativeBalance: 'allow' },
+} as const;
+
+export const ProgramDocumentSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX, description: 'Program name' }),
+    timeZone: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: "IANA time zone for the rules' local time, cap periods and calendar windows",
+    }),
+    currencies: Type.Array(Type.String({ pattern: '^[A-Z]{3}$' }), {
+      minItems: 1,
+      maxItems: CURRENCIES_COUNT_MAX,
+      description: 'Accepted ISO 4217 currencies; the first is the spend metric currency',
+    }),
+    eventTypes: Type.Record(Type.String({ pattern: EVENT_TYPE_NAME_PATTERN }), EventTypeSchema, {
+      additionalProperties: false,
+      minProperties: 1,
+      maxProperties: EVENT_TYPES_COUNT_MAX,
+      description: 'Event types by name',
+    }),
+    rules: Type.Array(RuleSchema, {
+      maxItems: RULES_COUNT_MAX,
+      description: 'Rules, in evaluation order',
+    }),
+    tiers: Type.Optional(TiersSchema),
+    settings: Type.Optional(SettingsSchema),
+  },
+  { ...strict, description: 'A loyalty program document', examples: [RETAIL_EXAMPLE] },
+);
+
+export type ProgramDocument = Static<typeof ProgramDocumentSchema>;
+export type Rule = Static<typeof RuleSchema>;
+export type EventTypeDefinition = Static<typeof EventTypeSchema>;
+export type TierLevel = Static<typeof LevelSchema>;
+export type TierWindow = Static<typeof WindowSchema>;
+
+export interface DocumentError {
+  /** JSON Pointer (RFC 6901) into the submitted document. */
+  pointer: string;
+  detail: string;
+}
+
+export type ValidationResult =
+  { ok: true; document: ProgramDocument } | { ok: false; errors: DocumentError[] };
+
+const documentCheck = Compile(ProgramDocumentSchema);
+// Sections checked on their own, so that cross-references are only followed when well-formed.
+const sectionChecks = {
+  eventTypes: Compile(ProgramDocumentSchema.properties.eventTypes),
+  rule: Compile(RuleSchema),
+  tiers: Compile(TiersSchema),
+};
+
+/** Validates a program document in full and returns it normalised, or every error found. */
+export function validateProgramDocument(input: unknown): ValidationResult {
+  if (documentCheck.Check(input) && semanticErrors(input as Record<string, unknown>).length === 0) {
+    return { ok: true, document: normalise(input as ProgramDocument) };
+  }
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return { ok: false, errors: [{ pointer: '', detail: 'must be an object' }] };
+  }
+  // Meaning checks run on every section that is well-formed on its own, so one bad rule does
+  // not hide a bad time zone.
+  const doc = input as Record<string, unknown>;
+  return {
+    ok: false,
+    errors: [
+      ...schemaErrors(ProgramDocumentSchema as unknown as SchemaNode, doc, ''),
+      ...semanticErrors(doc),
+    ],
+  };
+}
+
+type SchemaNode = Record<string, unknown>;
+
+/**
+ * Every schema error, found by walking the schema. TypeBox stops at the first failing
+ * property of an object and reports every branch of a union, so objects, arrays and
+ * discriminated unions are descended here and only leaves are left to TypeBox.
+ */
+function schemaErrors(schema: SchemaNode, value: unknown, pointer: string): DocumentError[] {
+  if (Value.Check(schema as never, value)) return [];
+  const isObject = value !== null && typeof value === 'object' && !Array.isArray(value);
+  if (Array.isArray(schema['anyOf']))
+    return unionErrors(schema['anyOf'] as SchemaNode[], value, pointer);
+  if (schema['type'] === 'object' && isObject) {
+    const record = value as Record<string, unknown>;
+    const errors = shallowErrors(schema, value, pointer);
+    const properties = (schema['properties'] ?? {}) as Record<string, SchemaNode>;
+    const patterns = Object.entries(
+      (schema['patternProperties'] ?? {}) as Record<string, SchemaNode>,
+    );
+    for (const key of (schema['required'] ?? []) as string[]) {
+      if (!(key in record))
+        errors.push({ pointer: `${pointer}/${encodePointerToken(key)}`, detail: 'is required' });
+    }
+    for (const [key, child] of Object.entries(record)) {
+      const at = `${pointer}/${encodePointerToken(key)}`;
+      const childSchema =
+        properties[key] ?? patterns.find(([pattern]) => new RegExp(pattern).test(key))?.[1];
+      if (childSchema === undefined) {
+        if (schema['additionalProperties'] === false) {
+          errors.push({
+            pointer: at,
+            detail:
+              patterns.length > 0
+                ? `name "${key}" must match ${patterns[0]?.[0]}`
+                : `unknown property "${key}"`,
+          });
+        }
+        continue;
+      }
+      errors.push(...schemaErrors(childSchema, child, at));
+    }
+    return errors;
+  }
+  if (schema['type'] === 'array' && Array.isArray(value)) {
+    const errors = shallowErrors(schema, value, pointer);
+    const items = schema['items'] as SchemaNode | undefined;
+    if (items)
+      value.forEach((item, index) =>
+        errors.push(...schemaErrors(items, item, `${pointer}/${index}`)),
+      );
+    return errors;
+  }
+  return leafErrors(schema, value, pointer);
+}
+
+/** Constraints of an object or array itself (sizes), without its members. */
+function shallowErrors(schema: SchemaNode, value: unknown, pointer: string): DocumentError[] {
+  const {
+    properties: _p,
+    patternProperties: _pp,
+    items: _i,
+    required: _r,
+    additionalProperties: _a,
+    ...shallow
+  } = schema;
+  return leafErrors(shallow, value, pointer);
+}
+
+function leafErrors(schema: SchemaNode, value: unknown, pointer: string): DocumentError[] {
+  return [...Value.Errors(schema as never, value)].map((error) => ({
+    pointer: pointer + error.instancePath,
+    detail: error.message,
+  }));
+}
+
+/** Errors of a union: of the branch the value's discriminant names, or which values are allowed. */
+function unionErrors(branches: SchemaNode[], value: unknown, pointer: string): DocumentError[] {
+  const constOf = (branch: SchemaNode, field?: string): unknown =>
+    field === undefined
+      ? branch['const']
+      : (branch['properties'] as Record<string, { const?: unknown }> | undefined)?.[field]?.const;
+  if (branches.every((branch) => 'const' in branch)) {
+    return [
+      {
+        pointer,
+        detail: `must be one of ${branches.map((b) => JSON.stringify(constOf(b))).join(', ')}`,
+      },
+    ];
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return [{ pointer, detail: 'must be an object' }];
+  }
+  const field = branches.every((b) => constOf(b, 'kind') !== undefined) ? 'kind' : 'type';
+  const discriminant = (value as Record<string, unknown>)[field];
+  const branch = branches.find((b) => constOf(b, field) === discriminant);
+  if (branch === undefined) {
+    const allowed = branches.map((b) => JSON.stringify(constOf(b, field))).join(', ');
+    return [{ pointer: `${pointer}/${field}`, detail: `must be one of ${allowed}` }];
+  }
+  return schemaErrors(branch, value, pointer);
+}
+
+function semanticErrors(doc: Record<string, unknown>): DocumentError[] {
+  const errors: DocumentError[] = [];
+  const push = (pointer: string, detail: string) => errors.push({ pointer, detail });
+
+  if (typeof doc['timeZone'] === 'string' && !isValidTimeZone(doc['timeZone'])) {
+    push('/timeZone', `unknown time zone "${doc['timeZone']}"`);
+  }
+
+  if (Array.isArray(doc['currencies'])) {
+    const seen = new Set<string>();
+    doc['currencies'].forEach((code: unknown, index) => {
+      if (typeof code !== 'string') return;
+      if (!isKnownCurrency(code)) push(`/currencies/${index}`, `unknown currency "${code}"`);
+      if (seen.has(code)) push(`/currencies/${index}`, `duplicate currency "${code}"`);
+      seen.add(code);
+    });
+  }
+
+  // Event types: only trusted for cross-references when the whole section is well-formed.
+  let eventTypes: Record<string, EventTypeDefinition> | null = null;
+  if (sectionChecks.eventTypes.Check(doc['eventTypes'])) {
+    eventTypes = doc['eventTypes'] as Record<string, EventTypeDefinition>;
+    const refunds = Object.keys(eventTypes).filter((name) => eventTypes?.[name]?.kind === 'refund');
+    for (const extra of refunds.slice(1)) {
+      push(
+        `/eventTypes/${encodePointerToken(extra)}`,
+        `at most one refund type may exist (already "${refunds[0]}")`,
+      );
+    }
+  }
+  const amountRule = (name: string) => {
+    const type = eventTypes?.[name];
+    return type ? amountPolicy(type) : 'forbidden';
+  };
+  const checkEventTypeRefs = (names: string[], pointer: string, allowRefund: boolean) => {
+    if (eventTypes === null) return;
+    names.forEach((name, index) => {
+      const type = eventTypes?.[name];
+      if (!type) push(`${pointer}/${index}`, `unknown event type "${name}"`);
+      else if (!allowRefund && type.kind === 'refund') {
+        push(`${pointer}/${index}`, `rules cannot apply to the refund type "${name}"`);
+      }
+    });
+  };
+
+  if (Array.isArray(doc['rules'])) {
+    const ids = new Map<string, number>();
+    doc['rules'].forEach((candidate: unknown, index) => {
+      if (!sectionChecks.rule.Check(candidate)) return;
+      const rule = candidate as Rule;
+      const at = `/rules/${index}`;
+      const earlier = ids.get(rule.id);
+      if (earlier !== undefined)
+        push(`${at}/id`, `duplicate rule id "${rule.id}" (also /rules/${earlier})`);
+      else ids.set(rule.id, index);
+      checkEventTypeRefs(rule.eventTypes, `${at}/eventTypes`, false);
+      const effect = rule.effect;
+      if (
+        effect.type === 'earn' &&
+        eventTypes !== null &&
+        rule.eventTypes.every((n) => amountRule(n) === 'forbidden')
+      ) {
+        push(
+          `${at}/effect`,
+          `rule "${rule.id}": an earn rule needs event types that carry an amount`,
+        );
+      }
+      if (effect.type === 'multiplier' && /^0+(\.0+)?$/.test(effect.factor)) {
+        push(`${at}/effect/factor`, `rule "${rule.id}": factor must be greater than 0`);
+      }
+      if (rule.caps !== undefined && effect.type === 'multiplier') {
+        push(`${at}/caps`, `rule "${rule.id}": caps apply to earn and bonus rules only`);
+      }
+      if (rule.condition !== undefined) {
+        const compiled = compileCondition(rule.condition);
+        if (!compiled.ok) {
+          const { message, line, column } = compiled.error;
+          push(`${at}/condition`, `rule "${rule.id}": ${message} at ${line}:${column}`);
+        }
+      }
+    });
+  }
+
+  if (doc['tiers'] !== undefined && sectionChecks.tiers.Check(doc['tiers'])) {
+    const tiers = doc['tiers'] as NonNullable<ProgramDocument['tiers']>;
+    const metric = tiers.metric;
+    if (metric.type === 'amount' || metric.type === 'count') {
+      checkEventTypeRefs(metric.eventTypes, '/tiers/metric/eventTypes', true);
+      if (metric.type === 'amount') {
+        metric.eventTypes.forEach((name, index) => {
+          if (eventTypes?.[name] && amountRule(name) === 'forbidden') {
+            push(`/tiers/metric/eventTypes/${index}`, `event type "${name}" carries no amount`);
+          }
+        });
+      }
+    }
+    const levelIds = new Set<string>();
+    tiers.levels.forEach((level, index) => {
+      if (levelIds.has(level.id))
+        push(`/tiers/levels/${index}/id`, `duplicate level id "${level.id}"`);
+      levelIds.add(level.id);
+      const previous = tiers.levels[index - 1];
+      if (index === 0 && level.threshold !== 0) {
+        push(`/tiers/levels/0/threshold`, 'the first level must have threshold 0');
+      }
+      if (previous && level.threshold <= previous.threshold) {
+        push(
+          `/tiers/levels/${index}/threshold`,
+          `thresholds must ascend strictly: ${level.threshold} is not above ${previous.threshold} (level "${previous.id}")`,
+        );
+      }
+    });
+  }
+  return errors;
+}
+
+function normalise(input: ProgramDocument): ProgramDocument {
+  const doc = structuredClone(input);
+  for (const type of Object.values(doc.eventTypes)) {
+    if (type.kind === 'custom') type.amount ??= 'optional';
+  }
+  for (const rule of doc.rules) rule.enabled ??= true;
+  if (doc.tiers) {
+    doc.tiers.retentionWindow ??= structuredClone(doc.tiers.window);
+    for (const level of doc.tiers.levels) level.multiplier ??= '1';
+  }
+  const settings = doc.settings ?? {};
+  doc.settings = {
+    ...settings,
+    backdatingWindowDays: settings.backdatingWindowDays ?? 90,
+    createMembersOnEvent: settings.createMembersOnEvent ?? true,
+    negativeBalance: settings.negativeBalance ?? 'allow',
+  };
+  return doc;
+}
+
+/** Whether events of `type` carry an amount: 'required' | 'optional' | 'forbidden'. */
+export function amountPolicy(type: EventTypeDefinition): 'required' | 'optional' | 'forbidden' {
+  return type.kind === 'custom' ? (type.amount ?? 'optional') : 'required';
+}
+
+function encodePointerToken(token: string): string {
+  return token.replace(/~/g, '~0').replace(/\//g, '~1');
+}

@@ -1,0 +1,296 @@
+// Turns one event into points, with a trace that explains every step to a support agent.
+//
+// Order of work, once per event:
+//   1. Each rule is considered: disabled, wrong event type, no amount (earn rules), condition
+//      false or failed → not fired, with the reason. CEL run-time errors never escape.
+//   2. M = product of the fired multiplier rules' factors × the member's current tier
+//      multiplier. Multipliers multiply each other and apply to earn rules only.
+//   3. Each fired earn rule gives amount × pointsPerUnit × M, exactly (Fraction), capped by
+//      its caps.perEvent and by what remains of caps.perMember in the current period.
+//   4. The earn total is rounded down ONCE, after all multipliers and caps.
+//   5. Fired bonus rules add their fixed points, capped the same way.
+//   6. settings.maxPointsPerEvent caps the total.
+// Everything is pure: the caller supplies the local time and the member's cap usage.
+
+import assert from 'node:assert/strict';
+import { Fraction, minorDigits } from '../money/index.ts';
+import { celActivation, compileCondition, runCondition, type CompiledCondition } from './cel.ts';
+import {
+  POINTS_MAX,
+  type EventTypeDefinition,
+  type ProgramDocument,
+  type Rule,
+} from './document.ts';
+import { periodKey, type LocalTime } from './local-time.ts';
+
+export interface EvaluationInput {
+  event: {
+    id: string;
+    type: string;
+    memberId: string;
+    occurredAt: Date;
+    amount?: { minor: bigint; currency: string; value: string };
+    attributes: Record<string, unknown>;
+    partnerId?: string;
+  };
+  member: {
+    id: string;
+    tierId: string | null;
+    isNew: boolean;
+    attributes: Record<string, unknown>;
+  };
+  /** Computed by the caller once per event with localTime(). */
+  local: LocalTime;
+  /** `${ruleId}|${periodKey}` → points the member already got from that rule in that period. */
+  capUsage: ReadonlyMap<string, bigint>;
+}
+
+export type CapBy = 'perEvent' | 'perMember' | 'maxPointsPerEvent';
+
+export interface RuleTrace {
+  id: string;
+  name: string;
+  type: 'earn' | 'multiplier' | 'bonus';
+  fired: boolean;
+  reason?: string;
+  /** Points before rounding: for earn rules after multipliers and caps; for bonus rules the points. */
+  contribution?: string;
+  /** Earn rules: points per whole currency unit. */
+  pointsPerUnit?: string;
+  /** Multiplier rules: the factor. */
+  factor?: string;
+  capped?: { by: CapBy; limit: number };
+}
+
+export interface Trace {
+  programVersion: number;
+  local: { date: string; weekday: number; hour: number; timeZone: string };
+  amount?: { value: string; currency: string };
+  rules: RuleTrace[];
+  multipliers: { source: string; factor: string }[];
+  combinedMultiplier: string;
+  beforeRounding: string;
+  rounding: { mode: 'down'; from: string; to: number };
+  bonus: number;
+  capped?: { by: 'maxPointsPerEvent'; limit: number };
+  points: number;
+}
+
+export interface CapUsageIncrement {
+  ruleId: string;
+  period: string;
+  points: bigint;
+}
+
+export interface Evaluation {
+  /** Total points for the event, ≥ 0. */
+  points: bigint;
+  /** Increments to record for rules with perMember caps. */
+  usage: CapUsageIncrement[];
+  trace: Trace;
+}
+
+export interface CompiledProgram {
+  readonly document: ProgramDocument;
+  readonly version: number;
+  eventType(name: string): EventTypeDefinition | undefined;
+  /** The `${ruleId}|${periodKey}` usage keys an event of this type could touch. */
+  capKeys(eventType: string, local: LocalTime): string[];
+  evaluate(input: EvaluationInput): Evaluation;
+}
+
+interface CompiledRule {
+  rule: Rule;
+  condition: CompiledCondition | null;
+}
+
+export function compileProgram(document: ProgramDocument, version: number): CompiledProgram {
+  const rules: CompiledRule[] = document.rules.map((rule) => {
+    if (rule.condition === undefined) return { rule, condition: null };
+    const compiled = compileCondition(rule.condition);
+    // Documents are validated before they are stored; failing here is a programming error.
+    assert(compiled.ok, `rule "${rule.id}" of version ${version} has an invalid condition`);
+    return { rule, condition: compiled.condition };
+  });
+  const tierMultipliers = new Map(
+    (document.tiers?.levels ?? []).map((level) => [level.id, level.multiplier ?? '1'] as const),
+  );
+  const eventTypes = new Map(Object.entries(document.eventTypes));
+  const pointsCap = BigInt(
+    Math.min(document.settings?.maxPointsPerEvent ?? POINTS_MAX, POINTS_MAX),
+  );
+
+  function capKeys(eventType: string, local: LocalTime): string[] {
+    const keys: string[] = [];
+    for (const { rule } of rules) {
+      const perMember = rule.caps?.perMember;
+      if (perMember && rule.enabled !== false && rule.eventTypes.includes(eventType)) {
+        keys.push(`${rule.id}|${periodKey(local, perMember.period)}`);
+      }
+    }
+    return keys;
+  }
+
+  function evaluate(input: EvaluationInput): Evaluation {
+    const { event, member, local } = input;
+    const amount = event.amount;
+    const amountUnits = amount
+      ? new Fraction(amount.minor, 10n ** BigInt(minorDigits(amount.currency)))
+      : null;
+    let activation: Record<string, unknown> | null = null;
+    const activationFor = () =>
+      (activation ??= celActivation({
+        event: {
+          id: event.id,
+          type: event.type,
+          memberId: event.memberId,
+          amount: amount ? Number(amount.value) : 0,
+          currency: amount?.currency ?? '',
+          hasAmount: amount !== undefined,
+          attributes: event.attributes,
+          partnerId: event.partnerId ?? '',
+        },
+        member: {
+          id: member.id,
+          tier: member.tierId ?? '',
+          isNew: member.isNew,
+          attributes: member.attributes,
+        },
+        local,
+      }));
+
+    // 1. Which rules fire.
+    const traces: RuleTrace[] = [];
+    const fired: { rule: Rule; trace: RuleTrace }[] = [];
+    for (const { rule, condition } of rules) {
+      const trace: RuleTrace = {
+        id: rule.id,
+        name: rule.name,
+        type: rule.effect.type,
+        fired: false,
+      };
+      if (rule.effect.type === 'earn') trace.pointsPerUnit = rule.effect.pointsPerUnit;
+      if (rule.effect.type === 'multiplier') trace.factor = rule.effect.factor;
+      traces.push(trace);
+      if (rule.enabled === false) {
+        trace.reason = 'rule is disabled';
+        continue;
+      }
+      if (!rule.eventTypes.includes(event.type)) {
+        trace.reason = `event type "${event.type}" is not one of [${rule.eventTypes.map((t) => `"${t}"`).join(', ')}]`;
+        continue;
+      }
+      if (rule.effect.type === 'earn' && amountUnits === null) {
+        trace.reason = 'event has no amount to earn on';
+        continue;
+      }
+      if (condition !== null) {
+        const outcome = runCondition(condition, activationFor());
+        if (!outcome.ok) {
+          trace.reason = `condition failed: ${outcome.message}`;
+          continue;
+        }
+        if (!outcome.value) {
+          trace.reason = 'condition is false';
+          continue;
+        }
+      }
+      trace.fired = true;
+      fired.push({ rule, trace });
+    }
+
+    // 2. Combined multiplier.
+    const multipliers: Trace['multipliers'] = [];
+    let combined = Fraction.ONE;
+    for (const { rule } of fired) {
+      if (rule.effect.type !== 'multiplier') continue;
+      multipliers.push({ source: `rule:${rule.id}`, factor: rule.effect.factor });
+      combined = combined.mul(Fraction.fromDecimal(rule.effect.factor));
+    }
+    const tierFactor = member.tierId === null ? undefined : tierMultipliers.get(member.tierId);
+    if (tierFactor !== undefined) {
+      multipliers.push({ source: `tier:${member.tierId}`, factor: tierFactor });
+      combined = combined.mul(Fraction.fromDecimal(tierFactor));
+    }
+
+    // 3–5. Earn and bonus contributions, each capped.
+    const usage: CapUsageIncrement[] = [];
+    const applyCaps = (rule: Rule, trace: RuleTrace, points: Fraction): Fraction => {
+      let capped = points;
+      const perEvent = rule.caps?.perEvent;
+      if (perEvent !== undefined && capped.compare(new Fraction(BigInt(perEvent))) > 0) {
+        capped = new Fraction(BigInt(perEvent));
+        trace.capped = { by: 'perEvent', limit: perEvent };
+      }
+      const perMember = rule.caps?.perMember;
+      let period: string | undefined;
+      if (perMember !== undefined) {
+        period = periodKey(local, perMember.period);
+        const used = input.capUsage.get(`${rule.id}|${period}`) ?? 0n;
+        const remaining = BigInt(perMember.points) - used;
+        const limit = remaining > 0n ? remaining : 0n;
+        if (capped.compare(new Fraction(limit)) > 0) {
+          capped = new Fraction(limit);
+          trace.capped = { by: 'perMember', limit: perMember.points };
+        }
+        // Rounded up so that recorded usage can never let a member pass the cap.
+        const increment = capped.ceil();
+        if (increment > 0n) usage.push({ ruleId: rule.id, period, points: increment });
+      }
+      trace.contribution = capped.toDecimal();
+      return capped;
+    };
+
+    let earnSum = Fraction.ZERO;
+    let bonus = 0n;
+    for (const { rule, trace } of fired) {
+      if (rule.effect.type === 'earn') {
+        assert(amountUnits !== null);
+        const points = amountUnits
+          .mul(Fraction.fromDecimal(rule.effect.pointsPerUnit))
+          .mul(combined);
+        earnSum = earnSum.add(applyCaps(rule, trace, points));
+      } else if (rule.effect.type === 'bonus') {
+        bonus += applyCaps(rule, trace, new Fraction(BigInt(rule.effect.points))).floor();
+      }
+    }
+    const earned = earnSum.floor();
+
+    // 6. The per-event cap on the total.
+    let points = earned + bonus;
+    let totalCapped: Trace['capped'];
+    if (points > pointsCap) {
+      points = pointsCap;
+      totalCapped = { by: 'maxPointsPerEvent', limit: Number(pointsCap) };
+    }
+    assert(points >= 0n, 'points for an event are never negative');
+
+    const trace: Trace = {
+      programVersion: version,
+      local: {
+        date: local.date,
+        weekday: local.weekday,
+        hour: local.hour,
+        timeZone: document.timeZone,
+      },
+      ...(amount ? { amount: { value: amount.value, currency: amount.currency } } : {}),
+      rules: traces,
+      multipliers,
+      combinedMultiplier: combined.toDecimal(),
+      beforeRounding: earnSum.toDecimal(),
+      rounding: { mode: 'down', from: earnSum.toDecimal(), to: Number(earned) },
+      bonus: Number(bonus),
+      ...(totalCapped ? { capped: totalCapped } : {}),
+      points: Number(points),
+    };
+    return { points, usage, trace };
+  }
+
+  return {
+    document,
+    version,
+    eventType: (name) => eventTypes.get(name),
+    capKeys,
+    evaluate,
+  };
+}

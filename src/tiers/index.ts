@@ -1,0 +1,266 @@
+// Tiers: levels with thresholds on a qualifying metric summed over a window.
+//
+// Metrics are recorded per member and local day (member_metric_days) by every event, in
+// the event's transaction, on the day the event occurred (its `occurredAt` in the
+// program's time zone): `points` (points earned, less reversals), `spend:<CUR>` (purchases
+// less refunds, minor units), `amount:<type>:<CUR>` and `count:<type>`. A window
+// (lifetime, calendar year, rolling N days) evaluated as of a day is a sum over a range of
+// days, so a program can change its tier metric or window without losing history.
+//
+// State machine of a member's tier:
+//   (none) ──first event──▶ lowest level
+//   level ──event or refund lifts the metric past a higher threshold──▶ higher level, at once;
+//            the event that crosses a threshold earns at the old level, the next at the new
+//   level ──refund takes the metric below the level's threshold──▶ the level the metric reaches
+//   level ──reevaluateTiers (scheduled) finds the retention window below the threshold──▶ lower level
+// Every change is a tier_changes row (history), with the metric value that caused it.
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { minorDigits } from '../money/index.ts';
+import type { ProgramDocument } from '../rules/index.ts';
+import { localTime } from '../rules/index.ts';
+
+export type TiersConfig = NonNullable<ProgramDocument['tiers']>;
+export type TierLevel = TiersConfig['levels'][number];
+type Window = TiersConfig['window'];
+
+const REEVALUATION_BATCH_SIZE = 500;
+
+/** Metric rows that make up the tier metric. */
+export function metricNames(tiers: TiersConfig, baseCurrency: string): string[] {
+  const metric = tiers.metric;
+  switch (metric.type) {
+    case 'points':
+      return ['points'];
+    case 'spend':
+      return [`spend:${baseCurrency}`];
+    case 'amount':
+      return metric.eventTypes.map((t) => `amount:${t}:${baseCurrency}`);
+    case 'count':
+      return metric.eventTypes.map((t) => `count:${t}`);
+  }
+}
+
+/** Metric units per threshold unit: thresholds on money are whole currency units. */
+export function thresholdScale(tiers: TiersConfig, baseCurrency: string): bigint {
+  const type = tiers.metric.type;
+  return type === 'spend' || type === 'amount' ? 10n ** BigInt(minorDigits(baseCurrency)) : 1n;
+}
+
+/** The days a window covers when evaluated as of a local date (inclusive; null = unbounded). */
+export function windowDays(window: Window, asOfDate: string): { from: string | null; to: string | null } {
+  switch (window.type) {
+    case 'lifetime':
+      return { from: null, to: null };
+    case 'calendarYear':
+      return { from: `${asOfDate.slice(0, 4)}-01-01`, to: `${asOfDate.slice(0, 4)}-12-31` };
+    case 'rolling':
+      return { from: addDays(asOfDate, -(window.days - 1)), to: asOfDate };
+  }
+}
+
+export function addDays(date: string, days: number): string {
+  const t = Date.parse(`${date}T00:00:00Z`) + days * 86_400_000;
+  return new Date(t).toISOString().slice(0, 10);
+}
+
+export function dayInWindow(day: string, range: { from: string | null; to: string | null }): boolean {
+  return (range.from === null || day >= range.from) && (range.to === null || day <= range.to);
+}
+
+/** The highest level whose threshold the metric reaches (levels are sorted, the first at 0). */
+export function levelFor(tiers: TiersConfig, scale: bigint, value: bigint): TierLevel {
+  let reached = tiers.levels[0] as TierLevel;
+  for (const level of tiers.levels) if (value >= BigInt(level.threshold) * scale) reached = level;
+  return reached;
+}
+
+export function levelIndex(tiers: TiersConfig, tierId: string | null): number {
+  return tierId === null ? -1 : tiers.levels.findIndex((l) => l.id === tierId);
+}
+
+/** Sums the tier metric per member over one window, in one query. */
+export async function windowSums(
+  db: Kysely<Database> | Transaction<Database>,
+  programId: string,
+  memberIds: string[],
+  metrics: string[],
+  range: { from: string | null; to: string | null },
+): Promise<Map<string, bigint>> {
+  const sums = new Map<string, bigint>();
+  if (memberIds.length === 0) return sums;
+  const rows = await sql<{ member_id: string; total: bigint }>`
+    SELECT member_id, sum(value)::bigint AS total FROM member_metric_days
+    WHERE program_id = ${programId} AND member_id = ANY(${memberIds}::text[]) AND metric = ANY(${metrics}::text[])
+      AND (${range.from}::date IS NULL OR day >= ${range.from}::date)
+      AND (${range.to}::date IS NULL OR day <= ${range.to}::date)
+    GROUP BY member_id`.execute(db);
+  for (const row of rows.rows) sums.set(row.member_id, row.total);
+  return sums;
+}
+
+export interface MetricDelta {
+  memberId: string;
+  metric: string;
+  day: string;
+  value: bigint;
+}
+
+/** Adds metric deltas, summed per row first (one statement may not touch a row twice). */
+export async function recordMetrics(trx: Transaction<Database>, programId: string, deltas: MetricDelta[]): Promise<void> {
+  const merged = new Map<string, MetricDelta>();
+  for (const d of deltas) {
+    const key = `${d.memberId}\u0000${d.metric}\u0000${d.day}`;
+    const prior = merged.get(key);
+    merged.set(key, prior ? { ...prior, value: prior.value + d.value } : { ...d });
+  }
+  const rows = [...merged.values()].filter((d) => d.value !== 0n);
+  if (rows.length === 0) return;
+  rows.sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
+  await sql`INSERT INTO member_metric_days (program_id, member_id, metric, day, value)
+    SELECT ${programId}, member_id, metric, day, value FROM unnest(
+      ${rows.map((r) => r.memberId)}::text[], ${rows.map((r) => r.metric)}::text[],
+      ${rows.map((r) => r.day)}::date[], ${rows.map((r) => r.value)}::bigint[]) AS t(member_id, metric, day, value)
+    ON CONFLICT (program_id, member_id, metric, day) DO UPDATE SET value = member_metric_days.value + excluded.value`.execute(
+    trx,
+  );
+}
+
+export interface TierChange {
+  memberId: string;
+  fromTier: string | null;
+  toTier: string;
+  reason: 'event' | 'refund' | 'reevaluation' | 'override';
+  eventId: string | null;
+  metricValue: bigint;
+  programVersion: number;
+  changedAt: Date;
+}
+
+export async function recordTierChanges(trx: Transaction<Database>, programId: string, changes: TierChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  await trx
+    .insertInto('tier_changes')
+    .values(
+      changes.map((c) => ({
+        program_id: programId,
+        member_id: c.memberId,
+        from_tier: c.fromTier,
+        to_tier: c.toTier,
+        reason: c.reason,
+        event_id: c.eventId,
+        metric_value: c.metricValue,
+        program_version: c.programVersion,
+        changed_at: c.changedAt,
+      })),
+    )
+    .execute();
+}
+
+export interface TierProgress {
+  nextTier: { id: string; name: string } | null;
+  metric: string;
+  current: number | string;
+  required: number | string | null;
+  remaining: number | string | null;
+  currency?: string;
+}
+
+/** "230 EUR to Gold": progress toward the next level, in the metric's own units. */
+export function progressToward(
+  tiers: TiersConfig,
+  baseCurrency: string,
+  tierId: string | null,
+  value: bigint,
+): TierProgress {
+  const scale = thresholdScale(tiers, baseCurrency);
+  const next = tiers.levels[levelIndex(tiers, tierId) + 1];
+  const money = scale !== 1n;
+  const show = (v: bigint): number | string => (money ? formatMinor(v, scale) : Number(v));
+  const required = next ? BigInt(next.threshold) * scale : null;
+  const remaining = required === null ? null : required > value ? required - value : 0n;
+  return {
+    nextTier: next ? { id: next.id, name: next.name } : null,
+    metric: tiers.metric.type,
+    current: show(value),
+    required: required === null ? null : show(required),
+    remaining: remaining === null ? null : show(remaining),
+    ...(money ? { currency: baseCurrency } : {}),
+  };
+}
+
+function formatMinor(value: bigint, scale: bigint): string {
+  const digits = scale.toString().length - 1;
+  const negative = value < 0n;
+  const text = (negative ? -value : value).toString().padStart(digits + 1, '0');
+  const body = digits === 0 ? text : `${text.slice(0, -digits)}.${text.slice(-digits)}`;
+  return negative ? `-${body}` : body;
+}
+
+export interface ReevaluationResult {
+  members: number;
+  downgraded: number;
+  upgraded: number;
+}
+
+/**
+ * Re-evaluates every member's tier on the retention window (the qualifying window unless
+ * the program sets one) as of `now`, moving members to the level the metric reaches. This
+ * is the downgrade path; a scheduler runs it (daily, after midnight in the program's zone).
+ * It works in batches of members, each its own transaction, and is safe to run twice.
+ */
+export async function reevaluateTiers(
+  db: Kysely<Database>,
+  programId: string,
+  document: ProgramDocument,
+  version: number,
+  now: Date,
+): Promise<ReevaluationResult> {
+  const result: ReevaluationResult = { members: 0, downgraded: 0, upgraded: 0 };
+  const tiers = document.tiers;
+  if (!tiers) return result;
+  const base = document.currencies[0] as string;
+  const metrics = metricNames(tiers, base);
+  const scale = thresholdScale(tiers, base);
+  const range = windowDays(tiers.retentionWindow ?? tiers.window, localTime(now, document.timeZone).date);
+  let after = '';
+  for (;;) {
+    const done = await db.transaction().execute(async (trx) => {
+      const members = await sql<{ id: string; tier_id: string | null }>`
+        SELECT id, tier_id FROM members WHERE program_id = ${programId} AND id > ${after}
+        ORDER BY id LIMIT ${REEVALUATION_BATCH_SIZE} FOR UPDATE`.execute(trx);
+      if (members.rows.length === 0) return true;
+      after = (members.rows.at(-1) as { id: string }).id;
+      const ids = members.rows.map((m) => m.id);
+      const sums = await windowSums(trx, programId, ids, metrics, range);
+      const changes: TierChange[] = [];
+      for (const member of members.rows) {
+        const value = sums.get(member.id) ?? 0n;
+        const target = levelFor(tiers, scale, value);
+        if (target.id === member.tier_id) continue;
+        const lower = levelIndex(tiers, target.id) < levelIndex(tiers, member.tier_id);
+        if (lower) result.downgraded += 1;
+        else result.upgraded += 1;
+        changes.push({
+          memberId: member.id,
+          fromTier: member.tier_id,
+          toTier: target.id,
+          reason: 'reevaluation',
+          eventId: null,
+          metricValue: value,
+          programVersion: version,
+          changedAt: now,
+        });
+      }
+      result.members += members.rows.length;
+      if (changes.length > 0) {
+        await sql`UPDATE members SET tier_id = c.tier_id, tier_since = ${now.toISOString()}::timestamptz, updated_at = now()
+          FROM unnest(${changes.map((c) => c.memberId)}::text[], ${changes.map((c) => c.toTier)}::text[]) AS c(id, tier_id)
+          WHERE members.program_id = ${programId} AND members.id = c.id`.execute(trx);
+        await recordTierChanges(trx, programId, changes);
+      }
+      return members.rows.length < REEVALUATION_BATCH_SIZE;
+    });
+    if (done) return result;
+  }
+}

@@ -9,7 +9,10 @@ const onPostgres = Boolean(process.env.DATABASE_URL);
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['node_modules/**', onPostgres ? 'test/**/*.embedded.test.ts' : 'test/**/*.pg.test.ts'],
+    exclude: [
+      'node_modules/**',
+      onPostgres ? 'test/**/*.embedded.test.ts' : 'test/**/*.pg.test.ts',
+    ],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -13,6 +13,7 @@
 // comparable to a clean run's. BENCH_SECONDS=N runs every measured phase for N seconds.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { request } from 'undici';
 import {
@@ -187,6 +188,17 @@ function phaseJson(f: PhaseFigures) {
     abandoned: r.abandoned,
     errorSamples: r.errorSamples,
   };
+}
+
+/**
+ * JSON as Prettier would write it: the repository's format check covers bench/results too
+ * (Prettier does not read nested .gitignore files), so a bench run must not break it.
+ */
+async function formatJson(value: unknown): Promise<string> {
+  const text = `${JSON.stringify(value, null, 2)}\n`;
+  const prettier = await import('prettier');
+  const options = (await prettier.resolveConfig(fileURLToPath(RESULTS_FILE))) ?? {};
+  return prettier.format(text, { ...options, parser: 'json' });
 }
 
 function withoutPassword(url: string): string {
@@ -461,7 +473,7 @@ async function main(): Promise<number> {
       },
       summaryLine: line,
     };
-    writeFileSync(RESULTS_FILE, `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(RESULTS_FILE, await formatJson(json));
     console.log(`figures written to bench/results/latest.json`);
 
     if (busy) {

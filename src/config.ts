@@ -20,7 +20,15 @@ export class ConfigError extends Error {
   }
 }
 
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS: readonly LogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
 
 /** Parses an ISO 8601 duration of days/hours/minutes/seconds (`PT15M`) or a number of seconds. */
 export function parseDurationSeconds(text: string): number | undefined {

@@ -9,11 +9,21 @@ import { programTemplate } from './rules/index.ts';
 export const DEMO_PROGRAM_ID = 'demo';
 export const DEMO_CLIENT_ID = 'demo';
 
-export async function seedDemo(db: Kysely<Database>, secret: string): Promise<{ programCreated: boolean }> {
+export async function seedDemo(
+  db: Kysely<Database>,
+  secret: string,
+): Promise<{ programCreated: boolean }> {
   const program = await createProgram(db, DEMO_PROGRAM_ID, programTemplate('retail'), 'demo-seed');
-  if (program.status === 'invalid') throw new Error(`the demo program is invalid: ${JSON.stringify(program.errors)}`);
-  const client = await ensureClient(db, { programId: DEMO_PROGRAM_ID, clientId: DEMO_CLIENT_ID, secret, scopes: [...SCOPES] });
-  if (client.status !== 'created' && client.status !== 'exists') throw new Error(`cannot seed the demo client: ${client.status}`);
+  if (program.status === 'invalid')
+    throw new Error(`the demo program is invalid: ${JSON.stringify(program.errors)}`);
+  const client = await ensureClient(db, {
+    programId: DEMO_PROGRAM_ID,
+    clientId: DEMO_CLIENT_ID,
+    secret,
+    scopes: [...SCOPES],
+  });
+  if (client.status !== 'created' && client.status !== 'exists')
+    throw new Error(`cannot seed the demo client: ${client.status}`);
   return { programCreated: program.status === 'created' };
 }
 

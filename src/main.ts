@@ -32,13 +32,20 @@ async function main(): Promise<void> {
 
   // One issuer for every process and port, so any process accepts any process's tokens.
   const issuer = 'urn:patron';
-  const { app, events } = await createServer({ handle, issuer, tokenTtlSeconds: config.tokenTtlSeconds, logger });
+  const { app, events } = await createServer({
+    handle,
+    issuer,
+    tokenTtlSeconds: config.tokenTtlSeconds,
+    logger,
+  });
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   // Printed in the same turn as listen() resolves, so before any request is answered.
   if (config.demo) {
-    process.stdout.write(`Patron is running the demo program on http://${config.host}:${port} — get a token:\n`);
+    process.stdout.write(
+      `Patron is running the demo program on http://${config.host}:${port} — get a token:\n`,
+    );
     process.stdout.write(`${demoCurlLine(config.host, port, config.demoSecret)}\n`);
   }
   logger.info({ port, host: config.host }, 'listening');

@@ -33,7 +33,8 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const pidFile = join(dataDir, 'patron.pid');
   try {
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new DataDirInUseError(dataDir, pid);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+      throw new DataDirInUseError(dataDir, pid);
   } catch (error) {
     if (error instanceof DataDirInUseError) throw error;
   }
@@ -48,7 +49,10 @@ export interface OpenedDatabase extends Db {
   location: string;
 }
 
-export async function openDatabase(config: Config, options: { migrate?: boolean } = {}): Promise<OpenedDatabase> {
+export async function openDatabase(
+  config: Config,
+  options: { migrate?: boolean } = {},
+): Promise<OpenedDatabase> {
   let handle: Db;
   let location: string;
   let unlock = async () => {};

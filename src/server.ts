@@ -7,8 +7,11 @@ import { GroupCommitter } from './events/index.ts';
 import { buildApp, type App } from './http/app.ts';
 import { ProgramCache } from './programs/index.ts';
 
-const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
-  .version;
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 /** Events of concurrent single requests that may share one transaction. */
 export const GROUP_BATCH_SIZE_MAX = 256;
@@ -25,7 +28,9 @@ export interface ServerOptions {
   now?: () => Date;
 }
 
-export async function createServer(options: ServerOptions): Promise<{ app: App; events: GroupCommitter; auth: AuthService }> {
+export async function createServer(
+  options: ServerOptions,
+): Promise<{ app: App; events: GroupCommitter; auth: AuthService }> {
   const now = options.now ?? (() => new Date());
   await ensureSigningKey(options.handle.db);
   const auth = new AuthService({

@@ -12,7 +12,12 @@ afterAll(() => t.close());
 
 describe('the earn loop', () => {
   it('credits a weekday purchase at 1 point per whole EUR and shows it on the member', async () => {
-    const res = await t.request('POST', '/v1/events', token, purchase('m1', '12.50', '2026-11-23T11:00:00Z'));
+    const res = await t.request(
+      'POST',
+      '/v1/events',
+      token,
+      purchase('m1', '12.50', '2026-11-23T11:00:00Z'),
+    );
     expect(res.statusCode).toBe(201);
     expect(res.json()).toEqual({
       eventId: expect.any(String),
@@ -29,7 +34,13 @@ describe('the earn loop', () => {
       id: 'm1',
       balance: { available: 12, pending: 0, held: 0 },
       tier: { id: 'bronze', name: 'Bronze' },
-      progress: { nextTier: { id: 'silver', name: 'Silver' }, metric: 'points', current: 12, required: 1000, remaining: 988 },
+      progress: {
+        nextTier: { id: 'silver', name: 'Silver' },
+        metric: 'points',
+        current: 12,
+        required: 1000,
+        remaining: 988,
+      },
     });
   });
 });

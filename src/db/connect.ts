@@ -78,7 +78,9 @@ export function openPostgres(url: string, connectionsMax = POOL_CONNECTIONS_MAX)
       try {
         // Without parameters node-postgres uses the simple protocol, which runs a script;
         // the advisory lock keeps processes that start together from migrating twice.
-        await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_ID}); ${script}\n; COMMIT;`);
+        await client.query(
+          `BEGIN; SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_ID}); ${script}\n; COMMIT;`,
+        );
       } catch (error) {
         await client.query('ROLLBACK');
         throw error;

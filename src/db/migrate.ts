@@ -53,7 +53,9 @@ export async function migrationsDone(db: Kysely<Database>): Promise<boolean> {
   const migrations = await loadMigrations();
   const latest = migrations.at(-1)?.version ?? 0;
   try {
-    const rows = await sql<{ max: number | null }>`SELECT max(version) AS max FROM schema_migrations`.execute(db);
+    const rows = await sql<{
+      max: number | null;
+    }>`SELECT max(version) AS max FROM schema_migrations`.execute(db);
     return (rows.rows[0]?.max ?? 0) >= latest;
   } catch {
     return false;

@@ -13,14 +13,34 @@ export interface Explanation {
   pointsEarned: number;
   refundOf: string | null;
   refunds: { eventId: string; points: number }[];
-  postings: { entryId: string; kind: string; account: string; amount: number; lotId: string | null }[];
+  postings: {
+    entryId: string;
+    kind: string;
+    account: string;
+    amount: number;
+    lotId: string | null;
+  }[];
   trace: unknown;
 }
 
-export async function explainEvent(db: Kysely<Database>, programId: string, eventId: string): Promise<Explanation | undefined> {
+export async function explainEvent(
+  db: Kysely<Database>,
+  programId: string,
+  eventId: string,
+): Promise<Explanation | undefined> {
   const event = await db
     .selectFrom('events')
-    .select(['id', 'type', 'member_id', 'occurred_at', 'received_at', 'program_version', 'points', 'refund_of', 'trace'])
+    .select([
+      'id',
+      'type',
+      'member_id',
+      'occurred_at',
+      'received_at',
+      'program_version',
+      'points',
+      'refund_of',
+      'trace',
+    ])
     .where('program_id', '=', programId)
     .where('id', '=', eventId)
     .executeTakeFirst();
@@ -35,7 +55,13 @@ export async function explainEvent(db: Kysely<Database>, programId: string, even
   const postings = await db
     .selectFrom('postings')
     .innerJoin('journal_entries', 'journal_entries.id', 'postings.entry_id')
-    .select(['postings.entry_id', 'journal_entries.kind', 'postings.account', 'postings.amount', 'postings.lot_id'])
+    .select([
+      'postings.entry_id',
+      'journal_entries.kind',
+      'postings.account',
+      'postings.amount',
+      'postings.lot_id',
+    ])
     .where('journal_entries.program_id', '=', programId)
     .where('journal_entries.event_id', '=', eventId)
     .orderBy('postings.id')

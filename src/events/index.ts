@@ -1,4 +1,11 @@
-export { processEvents, BATCH_SIZE_MAX, type EventDeps, type EventOutcome, type EventResponse, type Submission } from './process.ts';
+export {
+  processEvents,
+  BATCH_SIZE_MAX,
+  type EventDeps,
+  type EventOutcome,
+  type EventResponse,
+  type Submission,
+} from './process.ts';
 export { GroupCommitter, QueueFullError, type GroupCommitOptions } from './group-commit.ts';
 export { canonicalJson, bodyHash, parseInstant, ID_PATTERN, type FieldError } from './validate.ts';
 export { explainEvent } from './explain.ts';

@@ -43,7 +43,8 @@ export interface EventResponse {
   programVersion: number;
 }
 
-export type RejectionCode = 'refund-of-unknown-event' | 'refund-exceeds-remaining' | 'refund-not-allowed' | 'member-unknown';
+export type RejectionCode =
+  'refund-of-unknown-event' | 'refund-exceeds-remaining' | 'refund-not-allowed' | 'member-unknown';
 
 export type EventOutcome =
   | { status: 'created'; body: EventResponse }
@@ -68,7 +69,11 @@ export interface Submission {
 }
 
 /** Processes events for one program; answers one outcome per submission, in order. */
-export async function processEvents(deps: EventDeps, programId: string, submissions: Submission[]): Promise<EventOutcome[]> {
+export async function processEvents(
+  deps: EventDeps,
+  programId: string,
+  submissions: Submission[],
+): Promise<EventOutcome[]> {
   const outcomes: (EventOutcome | undefined)[] = new Array(submissions.length).fill(undefined);
   const parsed = submissions.map((s) => parseEvent(s.raw, s.at));
   parsed.forEach((p, i) => {
@@ -78,7 +83,9 @@ export async function processEvents(deps: EventDeps, programId: string, submissi
   if (pendingIndexes.length === 0) return outcomes as EventOutcome[];
 
   const run = (indexes: number[]) =>
-    deps.db.transaction().execute((trx) => processInTransaction(deps, trx, programId, submissions, parsed, indexes));
+    deps.db
+      .transaction()
+      .execute((trx) => processInTransaction(deps, trx, programId, submissions, parsed, indexes));
 
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -145,7 +152,8 @@ async function processInTransaction(
       SELECT id, body_hash, response FROM events WHERE program_id = ${programId} AND id = ANY(${valid.map((v) => v.event.id)}::text[])`.execute(
       trx,
     );
-    for (const row of rows.rows) existing.set(row.id, { hash: row.body_hash, response: row.response });
+    for (const row of rows.rows)
+      existing.set(row.id, { hash: row.body_hash, response: row.response });
   }
   const firstInBatch = new Map<string, number>();
   const duplicates: { index: number; of: number }[] = [];
@@ -157,7 +165,10 @@ async function processInTransaction(
         item.index,
         stored.hash === item.event.bodyHash
           ? { status: 'replayed', body: { ...stored.response, replayed: true } }
-          : { status: 'conflict', detail: `event ${item.event.id} was already received with a different body` },
+          : {
+              status: 'conflict',
+              detail: `event ${item.event.id} was already received with a different body`,
+            },
       ]);
       continue;
     }
@@ -176,7 +187,14 @@ async function processInTransaction(
   let roundIds = new Set<string>();
   const flushRound = async () => {
     if (round.length === 0) return;
-    for (const [i, outcome] of await processRound(trx, programId, program, round, submissions, now)) {
+    for (const [i, outcome] of await processRound(
+      trx,
+      programId,
+      program,
+      round,
+      submissions,
+      now,
+    )) {
       outcomesByIndex.set(i, outcome);
     }
     round = [];
@@ -195,7 +213,13 @@ async function processInTransaction(
     const first = outcomesByIndex.get(dup.of) as EventOutcome;
     const sameBody = hashes.get(dup.index) === hashes.get(dup.of);
     if (!sameBody) {
-      results.push([dup.index, { status: 'conflict', detail: 'the same event id appears earlier in this batch with a different body' }]);
+      results.push([
+        dup.index,
+        {
+          status: 'conflict',
+          detail: 'the same event id appears earlier in this batch with a different body',
+        },
+      ]);
     } else if (first.status === 'created') {
       results.push([dup.index, { status: 'replayed', body: { ...first.body, replayed: true } }]);
     } else {
@@ -246,15 +270,27 @@ async function processRound(
   const baseCurrency = document.currencies[0] as string;
   const out: [number, EventOutcome][] = [];
   const reject = (index: number, code: RejectionCode, detail: string, pointer: string) =>
-    out.push([index, { status: 'rejected', code, detail, pointer: `${(submissions[index] as Submission).at}${pointer}` }]);
+    out.push([
+      index,
+      {
+        status: 'rejected',
+        code,
+        detail,
+        pointer: `${(submissions[index] as Submission).at}${pointer}`,
+      },
+    ]);
 
   // Refunds need their originals; the originals' refund totals are read after the member
   // rows are locked, so two concurrent refunds of one purchase cannot both pass the check.
-  const refundIds = [...new Set(items.flatMap((i) => (i.event.refundOf ? [i.event.refundOf] : [])))];
+  const refundIds = [
+    ...new Set(items.flatMap((i) => (i.event.refundOf ? [i.event.refundOf] : []))),
+  ];
   const originalMembers = new Map<string, string>();
   if (refundIds.length > 0) {
     const rows = await sql<{ id: string; member_id: string }>`
-      SELECT id, member_id FROM events WHERE program_id = ${programId} AND id = ANY(${refundIds}::text[])`.execute(trx);
+      SELECT id, member_id FROM events WHERE program_id = ${programId} AND id = ANY(${refundIds}::text[])`.execute(
+      trx,
+    );
     for (const row of rows.rows) originalMembers.set(row.id, row.member_id);
   }
   const accepted: typeof items = [];
@@ -262,16 +298,30 @@ async function processRound(
     const of = item.event.refundOf;
     if (of === undefined) accepted.push(item);
     else if (!originalMembers.has(of)) {
-      reject(item.index, 'refund-of-unknown-event', `event ${of} is not known to this program`, '/refundOf');
+      reject(
+        item.index,
+        'refund-of-unknown-event',
+        `event ${of} is not known to this program`,
+        '/refundOf',
+      );
     } else if (originalMembers.get(of) !== item.event.memberId) {
-      reject(item.index, 'refund-not-allowed', `event ${of} belongs to another member`, '/memberId');
+      reject(
+        item.index,
+        'refund-not-allowed',
+        `event ${of} belongs to another member`,
+        '/memberId',
+      );
     } else accepted.push(item);
   }
 
   // Lock (creating where the program allows it) every member row, in sorted order.
   const memberIds = [...new Set(accepted.map((i) => i.event.memberId))].sort();
   const createIds = settings.createMembersOnEvent
-    ? [...new Set(accepted.filter((i) => i.event.refundOf === undefined).map((i) => i.event.memberId))].sort()
+    ? [
+        ...new Set(
+          accepted.filter((i) => i.event.refundOf === undefined).map((i) => i.event.memberId),
+        ),
+      ].sort()
     : [];
   const lowest = tiers?.levels[0];
   const members = new Map<string, MemberState>();
@@ -295,7 +345,9 @@ async function processRound(
           SELECT ${programId}, id, ${lowest?.id ?? null}::text, ${lowest ? now.toISOString() : null}::timestamptz
           FROM unnest(${createIds}::text[]) WITH ORDINALITY AS t(id, n) ORDER BY n
           ON CONFLICT (program_id, id) DO UPDATE SET updated_at = members.updated_at
-          RETURNING id, (xmax = 0) AS inserted, available, pending, held, tier_id, tier_since, attributes`.execute(trx)
+          RETURNING id, (xmax = 0) AS inserted, available, pending, held, tier_id, tier_since, attributes`.execute(
+          trx,
+        )
       ).rows;
     }
     const lockIds = memberIds.filter((id) => !createIds.includes(id));
@@ -303,7 +355,9 @@ async function processRound(
       rows = rows.concat(
         (
           await sql<Row>`SELECT id, false AS inserted, available, pending, held, tier_id, tier_since, attributes FROM members
-            WHERE program_id = ${programId} AND id = ANY(${lockIds}::text[]) ORDER BY id FOR UPDATE`.execute(trx)
+            WHERE program_id = ${programId} AND id = ANY(${lockIds}::text[]) ORDER BY id FOR UPDATE`.execute(
+            trx,
+          )
         ).rows,
       );
     }
@@ -344,7 +398,9 @@ async function processRound(
             AS refunded_minor,
           coalesce((SELECT -sum(r.points) FROM events r WHERE r.program_id = e.program_id AND r.refund_of = e.id), 0)::bigint
             AS reversed_points
-        FROM events e WHERE e.program_id = ${programId} AND e.id = ANY(${refundIds}::text[])`.execute(trx);
+        FROM events e WHERE e.program_id = ${programId} AND e.id = ANY(${refundIds}::text[])`.execute(
+      trx,
+    );
     for (const r of rows.rows) {
       originals.set(r.id, {
         id: r.id,
@@ -361,11 +417,15 @@ async function processRound(
       });
     }
   }
-  const refundMembers = [...new Set(accepted.filter((i) => i.event.refundOf).map((i) => i.event.memberId))].sort();
+  const refundMembers = [
+    ...new Set(accepted.filter((i) => i.event.refundOf).map((i) => i.event.memberId)),
+  ].sort();
   const lotsByMember = await openLots(trx, programId, refundMembers);
 
   // Per-member caps: what each rule already gave in the periods these events touch.
-  const locals = new Map(accepted.map((i) => [i.index, localTime(i.event.occurredAt, document.timeZone)]));
+  const locals = new Map(
+    accepted.map((i) => [i.index, localTime(i.event.occurredAt, document.timeZone)]),
+  );
   const usage = new Map<string, bigint>();
   const usageKeys: { member: string; rule: string; period: string }[] = [];
   for (const item of accepted) {
@@ -389,24 +449,29 @@ async function processRound(
   const today = localTime(now, document.timeZone).date;
   const tierMetrics = tiers ? metricNames(tiers, baseCurrency) : [];
   const range = tiers ? windowDays(tiers.window, today) : { from: null, to: null };
-  const baseline = tiers ? await windowSums(trx, programId, memberIds, tierMetrics, range) : new Map<string, bigint>();
+  const baseline = tiers
+    ? await windowSums(trx, programId, memberIds, tierMetrics, range)
+    : new Map<string, bigint>();
   const scale = tiers ? thresholdScale(tiers, baseCurrency) : 1n;
 
   const ledger = new LedgerBatch(programId);
   const metricDeltas: MetricDelta[] = [];
   const usageDeltas = new Map<string, bigint>();
   const tierChanges: TierChange[] = [];
-  const stored: { item: ValidEvent; points: bigint; response: EventResponse; trace: unknown }[] = [];
+  const stored: { item: ValidEvent; points: bigint; response: EventResponse; trace: unknown }[] =
+    [];
   const allowDebt = settings.negativeBalance !== 'forbid';
 
   const tierValue = (memberId: string): bigint => {
     let value = baseline.get(memberId) ?? 0n;
     for (const d of metricDeltas) {
-      if (d.memberId === memberId && tierMetrics.includes(d.metric) && dayInWindow(d.day, range)) value += d.value;
+      if (d.memberId === memberId && tierMetrics.includes(d.metric) && dayInWindow(d.day, range))
+        value += d.value;
     }
     return value;
   };
-  const levelName = (id: string | null) => (id === null ? null : (tiers?.levels.find((l) => l.id === id)?.name ?? id));
+  const levelName = (id: string | null) =>
+    id === null ? null : (tiers?.levels.find((l) => l.id === id)?.name ?? id);
   const pushMetrics = (memberId: string, day: string, values: [string, bigint][]) => {
     for (const [metric, value] of values) metricDeltas.push({ memberId, metric, day, value });
   };
@@ -429,7 +494,12 @@ async function processRound(
   for (const { index, event } of accepted) {
     const member = members.get(event.memberId);
     if (!member) {
-      reject(index, 'member-unknown', `member ${event.memberId} does not exist and this program does not create members from events`, '/memberId');
+      reject(
+        index,
+        'member-unknown',
+        `member ${event.memberId} does not exist and this program does not create members from events`,
+        '/memberId',
+      );
       continue;
     }
     const local = locals.get(index)!;
@@ -446,11 +516,21 @@ async function processRound(
         continue;
       }
       if (original.amountMinor === null || original.currency === null) {
-        reject(index, 'refund-not-allowed', `event ${original.id} has no amount to refund`, '/refundOf');
+        reject(
+          index,
+          'refund-not-allowed',
+          `event ${original.id} has no amount to refund`,
+          '/refundOf',
+        );
         continue;
       }
       if (original.currency !== event.amount?.currency) {
-        reject(index, 'refund-not-allowed', `event ${original.id} was paid in ${original.currency}`, '/amount/currency');
+        reject(
+          index,
+          'refund-not-allowed',
+          `event ${original.id} was paid in ${original.currency}`,
+          '/amount/currency',
+        );
         continue;
       }
       const remainingMinor = original.amountMinor - original.refundedMinor;
@@ -466,7 +546,10 @@ async function processRound(
       // Proportional reversal of what was posted, rounded down on the cumulative refunded
       // amount, so partial refunds that add up to the whole reverse exactly every point.
       const cumulativeMinor = original.refundedMinor + refundMinor;
-      const reversedTarget = original.amountMinor === 0n ? original.points : (original.points * cumulativeMinor) / original.amountMinor;
+      const reversedTarget =
+        original.amountMinor === 0n
+          ? original.points
+          : (original.points * cumulativeMinor) / original.amountMinor;
       const toReverse = reversedTarget - original.reversedPoints;
       let debited = 0n;
       let fromLots: { lotId: bigint; amount: bigint }[] = [];
@@ -503,7 +586,10 @@ async function processRound(
         programVersion: program.version,
         kind: 'refund',
         refundOf: original.id,
-        originalAmount: { value: formatAmount(original.amountMinor, original.currency), currency: original.currency },
+        originalAmount: {
+          value: formatAmount(original.amountMinor, original.currency),
+          currency: original.currency,
+        },
         refundedBefore: formatAmount(cumulativeMinor - refundMinor, original.currency),
         refundedNow: formatAmount(refundMinor, original.currency),
         originalPoints: Number(original.points),
@@ -514,7 +600,13 @@ async function processRound(
           points: Number(toReverse),
         },
         ...(debited !== toReverse
-          ? { limitedBy: { policy: 'negativeBalance: forbid', requested: Number(toReverse), reversed: Number(debited) } }
+          ? {
+              limitedBy: {
+                policy: 'negativeBalance: forbid',
+                requested: Number(toReverse),
+                reversed: Number(debited),
+              },
+            }
           : {}),
         fromLots: fromLots.map((l) => ({ lotId: String(l.lotId), points: Number(l.amount) })),
         points: Number(points),
@@ -533,12 +625,23 @@ async function processRound(
           memberId: event.memberId,
           occurredAt: event.occurredAt,
           ...(event.amount && event.amountMinor !== undefined
-            ? { amount: { minor: event.amountMinor, currency: event.amount.currency, value: event.amount.value } }
+            ? {
+                amount: {
+                  minor: event.amountMinor,
+                  currency: event.amount.currency,
+                  value: event.amount.value,
+                },
+              }
             : {}),
           attributes: event.attributes,
           ...(submissions[index]?.partnerId ? { partnerId: submissions[index]?.partnerId } : {}),
         },
-        member: { id: member.id, tierId: member.tierId, isNew: member.isNew, attributes: member.attributes },
+        member: {
+          id: member.id,
+          tierId: member.tierId,
+          isNew: member.isNew,
+          attributes: member.attributes,
+        },
         local,
         capUsage,
       });
@@ -570,7 +673,8 @@ async function processRound(
       ];
       if (event.amount && event.amountMinor !== undefined) {
         metrics.push([`amount:${event.type}:${event.amount.currency}`, event.amountMinor]);
-        if (document.eventTypes[event.type]?.kind === 'purchase') metrics.push([`spend:${event.amount.currency}`, event.amountMinor]);
+        if (document.eventTypes[event.type]?.kind === 'purchase')
+          metrics.push([`spend:${event.amount.currency}`, event.amountMinor]);
       }
       pushMetrics(member.id, local.date, metrics);
       trace = evaluation.trace as unknown as Record<string, unknown>;
@@ -585,7 +689,8 @@ async function processRound(
       const target = levelFor(tiers, scale, value);
       const targetIndex = levelIndex(tiers, target.id);
       const currentIndex = levelIndex(tiers, member.tierId);
-      const moves = tierReason === 'refund' ? targetIndex !== currentIndex : targetIndex > currentIndex;
+      const moves =
+        tierReason === 'refund' ? targetIndex !== currentIndex : targetIndex > currentIndex;
       if (moves) {
         tierChanges.push({
           memberId: member.id,
@@ -617,8 +722,15 @@ async function processRound(
       memberId: member.id,
       pointsEarned: Number(points),
       replayed: false,
-      balance: { available: Number(member.available), pending: Number(member.pending), held: Number(member.held) },
-      tier: member.tierId === null ? null : { id: member.tierId, name: levelName(member.tierId) as string },
+      balance: {
+        available: Number(member.available),
+        pending: Number(member.pending),
+        held: Number(member.held),
+      },
+      tier:
+        member.tierId === null
+          ? null
+          : { id: member.tierId, name: levelName(member.tierId) as string },
       programVersion: program.version,
     };
     stored.push({ item: event, points, response, trace: { ...trace, tier: tierTrace } });
@@ -659,14 +771,19 @@ async function processRound(
       SELECT ${programId}, member_id, rule_id, period, points FROM unnest(${parts.map((p) => p[0])}::text[],
         ${parts.map((p) => p[1])}::text[], ${parts.map((p) => p[2])}::text[], ${keys.map((k) => usageDeltas.get(k) as bigint)}::bigint[])
         AS t(member_id, rule_id, period, points)
-      ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points`.execute(trx);
+      ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points`.execute(
+      trx,
+    );
   }
   await recordTierChanges(trx, programId, tierChanges);
   return out;
 }
 
 /** A refund takes back the points from the purchase's own lot first, then soonest-expiring. */
-function orderForRefund(lots: (LotRow & { entryId: bigint })[], earnEntryId: bigint | null): LotRow[] {
+function orderForRefund(
+  lots: (LotRow & { entryId: bigint })[],
+  earnEntryId: bigint | null,
+): LotRow[] {
   const own = lots.filter((l) => l.entryId === earnEntryId);
   const others = lots.filter((l) => l.entryId !== earnEntryId);
   return [...own, ...others];

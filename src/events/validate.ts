@@ -6,8 +6,17 @@ import { isKnownCurrency, parseAmount } from '../money/index.ts';
 import type { CompiledProgram } from '../rules/index.ts';
 
 export const ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-const EVENT_FIELDS = new Set(['id', 'type', 'memberId', 'occurredAt', 'amount', 'attributes', 'refundOf']);
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+const EVENT_FIELDS = new Set([
+  'id',
+  'type',
+  'memberId',
+  'occurredAt',
+  'amount',
+  'attributes',
+  'refundOf',
+]);
 export const ATTRIBUTES_MAX = 64;
 export const ATTRIBUTE_KEY_LENGTH_MAX = 64;
 export const ATTRIBUTE_STRING_LENGTH_MAX = 1024;
@@ -66,15 +75,23 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** Checks the shape every event has, whatever its program. */
-export function parseEvent(raw: unknown, at: string): { ok: true; event: ParsedEvent } | { ok: false; errors: FieldError[] } {
+export function parseEvent(
+  raw: unknown,
+  at: string,
+): { ok: true; event: ParsedEvent } | { ok: false; errors: FieldError[] } {
   const errors: FieldError[] = [];
-  if (!isObject(raw)) return { ok: false, errors: [{ pointer: at || '/', detail: 'an event is a JSON object' }] };
+  if (!isObject(raw))
+    return { ok: false, errors: [{ pointer: at || '/', detail: 'an event is a JSON object' }] };
   for (const key of Object.keys(raw)) {
-    if (!EVENT_FIELDS.has(key)) errors.push({ pointer: `${at}/${escapePointer(key)}`, detail: `unknown field "${key}"` });
+    if (!EVENT_FIELDS.has(key))
+      errors.push({ pointer: `${at}/${escapePointer(key)}`, detail: `unknown field "${key}"` });
   }
   const id = stringField(raw, 'id', at, errors, true);
   if (id !== undefined && !ID_PATTERN.test(id)) {
-    errors.push({ pointer: `${at}/id`, detail: 'an event id is 1-128 characters of [A-Za-z0-9._-]' });
+    errors.push({
+      pointer: `${at}/id`,
+      detail: 'an event id is 1-128 characters of [A-Za-z0-9._-]',
+    });
   }
   const type = stringField(raw, 'type', at, errors, true);
   if (type !== undefined && (type.length === 0 || type.length > 64)) {
@@ -82,29 +99,42 @@ export function parseEvent(raw: unknown, at: string): { ok: true; event: ParsedE
   }
   const memberId = stringField(raw, 'memberId', at, errors, true);
   if (memberId !== undefined && !ID_PATTERN.test(memberId)) {
-    errors.push({ pointer: `${at}/memberId`, detail: 'a member id is 1-128 characters of [A-Za-z0-9._-]' });
+    errors.push({
+      pointer: `${at}/memberId`,
+      detail: 'a member id is 1-128 characters of [A-Za-z0-9._-]',
+    });
   }
   const occurredText = stringField(raw, 'occurredAt', at, errors, true);
   const occurredAt = occurredText === undefined ? undefined : parseInstant(occurredText);
   if (occurredText !== undefined && occurredAt === undefined) {
     errors.push({
       pointer: `${at}/occurredAt`,
-      detail: 'occurredAt must be an RFC 3339 date-time with an offset, such as 2026-11-21T23:30:00+01:00',
+      detail:
+        'occurredAt must be an RFC 3339 date-time with an offset, such as 2026-11-21T23:30:00+01:00',
     });
   }
   const refundOf = stringField(raw, 'refundOf', at, errors, false);
   if (refundOf !== undefined && !ID_PATTERN.test(refundOf)) {
-    errors.push({ pointer: `${at}/refundOf`, detail: 'refundOf is an event id: 1-128 characters of [A-Za-z0-9._-]' });
+    errors.push({
+      pointer: `${at}/refundOf`,
+      detail: 'refundOf is an event id: 1-128 characters of [A-Za-z0-9._-]',
+    });
   }
 
   let amount: ParsedEvent['amount'];
   if (raw.amount !== undefined) {
     if (!isObject(raw.amount)) {
-      errors.push({ pointer: `${at}/amount`, detail: 'amount is an object { "value": "12.50", "currency": "EUR" }' });
+      errors.push({
+        pointer: `${at}/amount`,
+        detail: 'amount is an object { "value": "12.50", "currency": "EUR" }',
+      });
     } else {
       for (const key of Object.keys(raw.amount)) {
         if (key !== 'value' && key !== 'currency') {
-          errors.push({ pointer: `${at}/amount/${escapePointer(key)}`, detail: `unknown field "${key}"` });
+          errors.push({
+            pointer: `${at}/amount/${escapePointer(key)}`,
+            detail: `unknown field "${key}"`,
+          });
         }
       }
       const value = raw.amount.value;
@@ -113,13 +143,21 @@ export function parseEvent(raw: unknown, at: string): { ok: true; event: ParsedE
         errors.push({
           pointer: `${at}/amount/value`,
           detail:
-            value === undefined ? 'amount.value is required' : 'amount.value must be a decimal string such as "12.50", not a number',
+            value === undefined
+              ? 'amount.value is required'
+              : 'amount.value must be a decimal string such as "12.50", not a number',
         });
       }
       if (typeof currency !== 'string') {
-        errors.push({ pointer: `${at}/amount/currency`, detail: 'amount.currency is required: an ISO 4217 code such as "EUR"' });
+        errors.push({
+          pointer: `${at}/amount/currency`,
+          detail: 'amount.currency is required: an ISO 4217 code such as "EUR"',
+        });
       } else if (!isKnownCurrency(currency)) {
-        errors.push({ pointer: `${at}/amount/currency`, detail: `"${currency}" is not an ISO 4217 currency code` });
+        errors.push({
+          pointer: `${at}/amount/currency`,
+          detail: `"${currency}" is not an ISO 4217 currency code`,
+        });
       }
       if (typeof value === 'string' && typeof currency === 'string') amount = { value, currency };
     }
@@ -128,19 +166,31 @@ export function parseEvent(raw: unknown, at: string): { ok: true; event: ParsedE
   const attributes: ParsedEvent['attributes'] = {};
   if (raw.attributes !== undefined) {
     if (!isObject(raw.attributes)) {
-      errors.push({ pointer: `${at}/attributes`, detail: 'attributes is an object of strings, numbers and booleans' });
+      errors.push({
+        pointer: `${at}/attributes`,
+        detail: 'attributes is an object of strings, numbers and booleans',
+      });
     } else {
       const entries = Object.entries(raw.attributes);
       if (entries.length > ATTRIBUTES_MAX) {
-        errors.push({ pointer: `${at}/attributes`, detail: `at most ${ATTRIBUTES_MAX} attributes` });
+        errors.push({
+          pointer: `${at}/attributes`,
+          detail: `at most ${ATTRIBUTES_MAX} attributes`,
+        });
       }
       for (const [key, value] of entries.slice(0, ATTRIBUTES_MAX)) {
         const pointer = `${at}/attributes/${escapePointer(key)}`;
         if (key.length === 0 || key.length > ATTRIBUTE_KEY_LENGTH_MAX) {
-          errors.push({ pointer, detail: `an attribute name is 1-${ATTRIBUTE_KEY_LENGTH_MAX} characters` });
+          errors.push({
+            pointer,
+            detail: `an attribute name is 1-${ATTRIBUTE_KEY_LENGTH_MAX} characters`,
+          });
         } else if (typeof value === 'string') {
           if (value.length > ATTRIBUTE_STRING_LENGTH_MAX) {
-            errors.push({ pointer, detail: `an attribute string is at most ${ATTRIBUTE_STRING_LENGTH_MAX} characters` });
+            errors.push({
+              pointer,
+              detail: `an attribute string is at most ${ATTRIBUTE_STRING_LENGTH_MAX} characters`,
+            });
           } else attributes[key] = value;
         } else if (typeof value === 'number' || typeof value === 'boolean' || value === null) {
           attributes[key] = value;
@@ -180,13 +230,17 @@ export function validateForProgram(
   const eventType = document.eventTypes[event.type];
   if (!eventType) {
     const known = Object.keys(document.eventTypes).join(', ');
-    errors.push({ pointer: `${at}/type`, detail: `unknown event type "${event.type}"; this program knows: ${known}` });
+    errors.push({
+      pointer: `${at}/type`,
+      detail: `unknown event type "${event.type}"; this program knows: ${known}`,
+    });
     return { ok: false, errors };
   }
   const amountRule = eventType.kind === 'custom' ? (eventType.amount ?? 'optional') : 'required';
   let amountMinor: bigint | undefined;
   if (event.amount === undefined) {
-    if (amountRule === 'required') errors.push({ pointer: `${at}/amount`, detail: `a ${event.type} event needs an amount` });
+    if (amountRule === 'required')
+      errors.push({ pointer: `${at}/amount`, detail: `a ${event.type} event needs an amount` });
   } else if (amountRule === 'forbidden') {
     errors.push({ pointer: `${at}/amount`, detail: `a ${event.type} event has no amount` });
   } else if (!document.currencies.includes(event.amount.currency)) {
@@ -208,14 +262,23 @@ export function validateForProgram(
     }
   }
   if (eventType.kind === 'refund' && event.refundOf === undefined) {
-    errors.push({ pointer: `${at}/refundOf`, detail: 'a refund names the event it refunds in refundOf' });
+    errors.push({
+      pointer: `${at}/refundOf`,
+      detail: 'a refund names the event it refunds in refundOf',
+    });
   }
   if (eventType.kind !== 'refund' && event.refundOf !== undefined) {
-    errors.push({ pointer: `${at}/refundOf`, detail: `refundOf belongs only to refund events, not to ${event.type}` });
+    errors.push({
+      pointer: `${at}/refundOf`,
+      detail: `refundOf belongs only to refund events, not to ${event.type}`,
+    });
   }
   const backdatingDays = document.settings?.backdatingWindowDays ?? 90;
   if (event.occurredAt.getTime() > now.getTime() + FUTURE_SKEW_MS_MAX) {
-    errors.push({ pointer: `${at}/occurredAt`, detail: 'occurredAt is more than 5 minutes in the future' });
+    errors.push({
+      pointer: `${at}/occurredAt`,
+      detail: 'occurredAt is more than 5 minutes in the future',
+    });
   } else if (event.occurredAt.getTime() < now.getTime() - backdatingDays * 86_400_000) {
     errors.push({
       pointer: `${at}/occurredAt`,

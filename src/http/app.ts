@@ -91,14 +91,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         },
       },
       'x-problem-codes': Object.fromEntries(
-        Object.entries(PROBLEMS).map(([code, def]) => [code, { type: `/problems/${code}`, ...def }]),
+        Object.entries(PROBLEMS).map(([code, def]) => [
+          code,
+          { type: `/problems/${code}`, ...def },
+        ]),
       ),
     } as Record<string, unknown>,
-    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) || `def-${i}` },
+    refResolver: {
+      buildLocalReference: (json, _base, _fragment, i) => (json.$id as string) || `def-${i}`,
+    },
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problem('not-found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+    sendProblem(
+      reply,
+      problem('not-found', `no route ${request.method} ${request.url.split('?')[0]}`),
+    ),
   );
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -112,15 +120,25 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return sendProblem(reply, problem('unsupported-media-type', error.message));
     }
-    if (error.statusCode === 400 || error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error instanceof SyntaxError) {
+    if (
+      error.statusCode === 400 ||
+      error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+      error instanceof SyntaxError
+    ) {
       return sendProblem(reply, problem('malformed-request', error.message));
     }
     if (error.code === 'PATRON_OVERLOADED') {
       reply.header('retry-after', '1');
-      return sendProblem(reply, problem('service-unavailable', 'Patron is overloaded; retry shortly'));
+      return sendProblem(
+        reply,
+        problem('service-unavailable', 'Patron is overloaded; retry shortly'),
+      );
     }
     request.log.error({ err: error }, 'request failed');
-    return sendProblem(reply, problem('internal-error', 'an unexpected error occurred; nothing was written'));
+    return sendProblem(
+      reply,
+      problem('internal-error', 'an unexpected error occurred; nothing was written'),
+    );
   });
 
   // Authentication and scope, declared per route in `config.scope`.
@@ -131,17 +149,32 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     const match = header === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
     if (!match) {
       reply.header('www-authenticate', 'Bearer realm="patron"');
-      return sendProblem(reply, problem('unauthorized', 'send an access token: Authorization: Bearer <token>'));
+      return sendProblem(
+        reply,
+        problem('unauthorized', 'send an access token: Authorization: Bearer <token>'),
+      );
     }
     const verified = await deps.auth.verifyAccessToken(match[1] as string);
     if (verified.status !== 'valid') {
-      const detail = verified.status === 'expired' ? 'the access token has expired' : 'the access token is not valid';
-      reply.header('www-authenticate', `Bearer realm="patron", error="invalid_token", error_description="${detail}"`);
+      const detail =
+        verified.status === 'expired'
+          ? 'the access token has expired'
+          : 'the access token is not valid';
+      reply.header(
+        'www-authenticate',
+        `Bearer realm="patron", error="invalid_token", error_description="${detail}"`,
+      );
       return sendProblem(reply, problem('unauthorized', detail));
     }
     if (!verified.principal.scopes.has(scope)) {
-      reply.header('www-authenticate', `Bearer realm="patron", error="insufficient_scope", scope="${scope}"`);
-      return sendProblem(reply, problem('insufficient-scope', `this operation needs the scope ${scope}`));
+      reply.header(
+        'www-authenticate',
+        `Bearer realm="patron", error="insufficient_scope", scope="${scope}"`,
+      );
+      return sendProblem(
+        reply,
+        problem('insufficient-scope', `this operation needs the scope ${scope}`),
+      );
     }
     request.principal = verified.principal;
   });
@@ -175,7 +208,10 @@ function validationErrors(error: FastifyError, request: FastifyRequest): FieldEr
     if (v.keyword === 'required' && typeof params.missingProperty === 'string') {
       pointer = `${pointer}/${params.missingProperty}`;
       detail = `${params.missingProperty} is required`;
-    } else if (v.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
+    } else if (
+      v.keyword === 'additionalProperties' &&
+      typeof params.additionalProperty === 'string'
+    ) {
       pointer = `${pointer}/${params.additionalProperty}`;
       detail = `unknown field "${params.additionalProperty}"`;
     } else {

@@ -35,7 +35,8 @@ export const PROBLEMS = {
   'not-found': {
     status: 404,
     title: 'Not found',
-    description: "The resource does not exist in your program. Another program's resources are never visible.",
+    description:
+      "The resource does not exist in your program. Another program's resources are never visible.",
   },
   'method-not-allowed': {
     status: 405,
@@ -51,7 +52,8 @@ export const PROBLEMS = {
   'payload-too-large': {
     status: 413,
     title: 'The request body is too large',
-    description: 'Split the request: single events are limited to 64 KiB and batches to 1,000 events and 4 MiB.',
+    description:
+      'Split the request: single events are limited to 64 KiB and batches to 1,000 events and 4 MiB.',
   },
   'unsupported-media-type': {
     status: 415,
@@ -66,17 +68,20 @@ export const PROBLEMS = {
   'refund-exceeds-remaining': {
     status: 422,
     title: 'The refund is larger than what remains of the purchase',
-    description: 'The sum of all refunds of an event cannot exceed its amount; `detail` says how much remains.',
+    description:
+      'The sum of all refunds of an event cannot exceed its amount; `detail` says how much remains.',
   },
   'refund-not-allowed': {
     status: 422,
     title: 'This event cannot be refunded this way',
-    description: 'The refunded event belongs to another member, is itself a refund, has no amount, or was paid in another currency.',
+    description:
+      'The refunded event belongs to another member, is itself a refund, has no amount, or was paid in another currency.',
   },
   'member-unknown': {
     status: 422,
     title: 'The member does not exist',
-    description: 'This program does not create members from events: create the member first with PUT /v1/members/{id}.',
+    description:
+      'This program does not create members from events: create the member first with PUT /v1/members/{id}.',
   },
   'rate-limited': {
     status: 429,
@@ -86,12 +91,14 @@ export const PROBLEMS = {
   'internal-error': {
     status: 500,
     title: 'Internal error',
-    description: 'A bug in Patron: nothing was written by the failed request. Retrying with the same id is safe.',
+    description:
+      'A bug in Patron: nothing was written by the failed request. Retrying with the same id is safe.',
   },
   'service-unavailable': {
     status: 503,
     title: 'Patron is not ready',
-    description: 'The database is unreachable, migrations are not done, or Patron is overloaded; retry after the Retry-After header.',
+    description:
+      'The database is unreachable, migrations are not done, or Patron is overloaded; retry after the Retry-After header.',
   },
 } as const satisfies Record<string, ProblemDefinition>;
 
@@ -113,7 +120,13 @@ export interface ProblemDocument {
 
 export function problem(code: ProblemCode, detail: string, errors?: FieldError[]): ProblemDocument {
   const def = PROBLEMS[code];
-  return { type: `/problems/${code}`, title: def.title, status: def.status, detail, ...(errors ? { errors } : {}) };
+  return {
+    type: `/problems/${code}`,
+    title: def.title,
+    status: def.status,
+    detail,
+    ...(errors ? { errors } : {}),
+  };
 }
 
 export function sendProblem(reply: FastifyReply, doc: ProblemDocument): FastifyReply {

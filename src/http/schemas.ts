@@ -4,13 +4,21 @@ import { Type } from 'typebox';
 
 export const Problem = Type.Object(
   {
-    type: Type.String({ description: 'A stable URI reference per error code, served as a page', examples: ['/problems/validation-failed'] }),
+    type: Type.String({
+      description: 'A stable URI reference per error code, served as a page',
+      examples: ['/problems/validation-failed'],
+    }),
     title: Type.String(),
     status: Type.Integer(),
     detail: Type.String(),
     instance: Type.Optional(Type.String()),
     errors: Type.Optional(
-      Type.Array(Type.Object({ pointer: Type.String({ description: 'JSON Pointer into the request' }), detail: Type.String() })),
+      Type.Array(
+        Type.Object({
+          pointer: Type.String({ description: 'JSON Pointer into the request' }),
+          detail: Type.String(),
+        }),
+      ),
     ),
   },
   {
@@ -22,7 +30,12 @@ export const Problem = Type.Object(
         title: 'Your request is not valid',
         status: 400,
         detail: '1 field is invalid',
-        errors: [{ pointer: '/amount/value', detail: 'amount.value "12,50" is not a decimal number such as "12.50"' }],
+        errors: [
+          {
+            pointer: '/amount/value',
+            detail: 'amount.value "12,50" is not a decimal number such as "12.50"',
+          },
+        ],
       },
     ],
   },
@@ -30,7 +43,11 @@ export const Problem = Type.Object(
 
 const Money = Type.Object(
   {
-    value: Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$', description: 'Decimal string, never a float', examples: ['12.50'] }),
+    value: Type.String({
+      pattern: '^[0-9]+(\\.[0-9]+)?$',
+      description: 'Decimal string, never a float',
+      examples: ['12.50'],
+    }),
     currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217', examples: ['EUR'] }),
   },
   { additionalProperties: false },
@@ -57,21 +74,38 @@ const EVENT_RESPONSE_EXAMPLE = {
 
 export const EventRequest = Type.Object(
   {
-    id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: "The caller's id of the event: its idempotency key" }),
-    type: Type.String({ minLength: 1, maxLength: 64, description: "An event type of the program (purchase, refund, or the program's own)" }),
+    id: Type.String({
+      pattern: '^[A-Za-z0-9._-]{1,128}$',
+      description: "The caller's id of the event: its idempotency key",
+    }),
+    type: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: "An event type of the program (purchase, refund, or the program's own)",
+    }),
     memberId: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$' }),
     occurredAt: Type.String({
       format: 'date-time',
-      description: 'RFC 3339 with offset; up to 5 minutes ahead and the backdating window (default 90 days) behind',
+      description:
+        'RFC 3339 with offset; up to 5 minutes ahead and the backdating window (default 90 days) behind',
     }),
     amount: Type.Optional(Money),
     attributes: Type.Optional(
-      Type.Record(Type.String({ maxLength: 64 }), Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Null()]), {
-        maxProperties: 64,
-        description: 'What rules may test, e.g. category',
+      Type.Record(
+        Type.String({ maxLength: 64 }),
+        Type.Union([Type.String({ maxLength: 1024 }), Type.Number(), Type.Boolean(), Type.Null()]),
+        {
+          maxProperties: 64,
+          description: 'What rules may test, e.g. category',
+        },
+      ),
+    ),
+    refundOf: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9._-]{1,128}$',
+        description: 'For refunds: the event refunded',
       }),
     ),
-    refundOf: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$', description: 'For refunds: the event refunded' })),
   },
   {
     additionalProperties: false,
@@ -88,7 +122,11 @@ export const EventRequest = Type.Object(
   },
 );
 
-const Balance = Type.Object({ available: Type.Integer(), pending: Type.Integer(), held: Type.Integer() });
+const Balance = Type.Object({
+  available: Type.Integer(),
+  pending: Type.Integer(),
+  held: Type.Integer(),
+});
 
 export const EventResponse = Type.Object(
   {
@@ -117,10 +155,15 @@ export const EventResponse = Type.Object(
 
 export const BatchRequest = Type.Object(
   {
-    events: Type.Array(Type.Unknown({ description: 'An event, as for POST /v1/events; each is validated on its own' }), {
-      minItems: 1,
-      maxItems: 1000,
-    }),
+    events: Type.Array(
+      Type.Unknown({
+        description: 'An event, as for POST /v1/events; each is validated on its own',
+      }),
+      {
+        minItems: 1,
+        maxItems: 1000,
+      },
+    ),
   },
   { additionalProperties: false, examples: [{ events: [EVENT_EXAMPLE] }] },
 );
@@ -144,10 +187,20 @@ export const MemberResponse = Type.Object(
     createdAt: Type.String({ format: 'date-time' }),
     attributes: Type.Record(Type.String(), Type.Unknown()),
     balance: Balance,
-    tier: Type.Union([Type.Object({ id: Type.String(), name: Type.String(), since: Type.Union([Type.String(), Type.Null()]) }), Type.Null()]),
+    tier: Type.Union([
+      Type.Object({
+        id: Type.String(),
+        name: Type.String(),
+        since: Type.Union([Type.String(), Type.Null()]),
+      }),
+      Type.Null(),
+    ]),
     progress: Type.Union([
       Type.Object({
-        nextTier: Type.Union([Type.Object({ id: Type.String(), name: Type.String() }), Type.Null()]),
+        nextTier: Type.Union([
+          Type.Object({ id: Type.String(), name: Type.String() }),
+          Type.Null(),
+        ]),
         metric: Type.String(),
         current: Type.Union([Type.Integer(), Type.String()]),
         required: Type.Union([Type.Integer(), Type.String(), Type.Null()]),
@@ -165,7 +218,13 @@ export const MemberResponse = Type.Object(
         attributes: { email: 'alice@example.com' },
         balance: { available: 1234, pending: 0, held: 0 },
         tier: { id: 'silver', name: 'Silver', since: '2026-11-21T22:30:00.000Z' },
-        progress: { nextTier: { id: 'gold', name: 'Gold' }, metric: 'points', current: 1234, required: 5000, remaining: 3766 },
+        progress: {
+          nextTier: { id: 'gold', name: 'Gold' },
+          metric: 'points',
+          current: 1234,
+          required: 5000,
+          remaining: 3766,
+        },
       },
     ],
   },
@@ -178,7 +237,10 @@ export const MemberPutRequest = Type.Object(
       description: 'Profile attributes rules can test (member.attributes)',
     }),
   },
-  { additionalProperties: false, examples: [{ attributes: { email: 'alice@example.com', segment: 'vip' } }] },
+  {
+    additionalProperties: false,
+    examples: [{ attributes: { email: 'alice@example.com', segment: 'vip' } }],
+  },
 );
 
 export const LedgerItem = Type.Object({
@@ -222,7 +284,9 @@ export const LedgerPage = Type.Object(
 );
 
 export const PageQuery = Type.Object({
-  cursor: Type.Optional(Type.String({ maxLength: 200, description: 'Opaque cursor from nextCursor' })),
+  cursor: Type.Optional(
+    Type.String({ maxLength: 200, description: 'Opaque cursor from nextCursor' }),
+  ),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
 });
 

@@ -24,7 +24,8 @@ import type { Database } from '../db/schema.ts';
 
 export type MemberAccount = 'available' | 'pending' | 'held';
 export type ProgramAccount = 'issued' | 'redeemed' | 'expired' | 'adjustments';
-export type EntryKind = 'earn' | 'refund' | 'adjustment' | 'redemption' | 'expiry' | 'release' | 'void';
+export type EntryKind =
+  'earn' | 'refund' | 'adjustment' | 'redemption' | 'expiry' | 'release' | 'void';
 
 export interface LotRow {
   id: bigint;
@@ -88,13 +89,24 @@ export class LedgerBatch {
    * account. `availableBefore` is the member's balance before this entry: a negative
    * balance (debt) is repaid first, the rest becomes a new lot.
    */
-  credit(meta: EntryMeta, points: bigint, availableBefore: bigint, expiresAt: Date | null): CreditResult {
+  credit(
+    meta: EntryMeta,
+    points: bigint,
+    availableBefore: bigint,
+    expiresAt: Date | null,
+  ): CreditResult {
     assert.ok(points > 0n, 'a credit posts a positive number of points');
     const entryIndex = this.entries.length;
     const debtRepaid = availableBefore < 0n ? min(points, -availableBefore) : 0n;
     const lotAmount = points - debtRepaid;
     const postings: PendingEntry['postings'] = [];
-    if (debtRepaid > 0n) postings.push({ memberId: meta.memberId, account: 'available', amount: debtRepaid, lot: null });
+    if (debtRepaid > 0n)
+      postings.push({
+        memberId: meta.memberId,
+        account: 'available',
+        amount: debtRepaid,
+        lot: null,
+      });
     if (lotAmount > 0n) {
       this.lots.push({
         entryIndex,
@@ -104,7 +116,12 @@ export class LedgerBatch {
         expiresAt,
         amount: lotAmount,
       });
-      postings.push({ memberId: meta.memberId, account: 'available', amount: lotAmount, lot: { new: this.lots.length - 1 } });
+      postings.push({
+        memberId: meta.memberId,
+        account: 'available',
+        amount: lotAmount,
+        lot: { new: this.lots.length - 1 },
+      });
     }
     postings.push({ memberId: null, account: 'issued', amount: -points, lot: null });
     this.entries.push({ ...meta, index: entryIndex, postings });
@@ -134,12 +151,18 @@ export class LedgerBatch {
       const take = min(left, lot.remaining - alreadyTaken);
       if (take <= 0n) continue;
       this.lotDebits.set(lot.id, alreadyTaken + take);
-      postings.push({ memberId: meta.memberId, account: 'available', amount: -take, lot: { existing: lot.id } });
+      postings.push({
+        memberId: meta.memberId,
+        account: 'available',
+        amount: -take,
+        lot: { existing: lot.id },
+      });
       fromLots.push({ lotId: lot.id, amount: take });
       left -= take;
     }
     const debt = allowDebt ? left : 0n;
-    if (debt > 0n) postings.push({ memberId: meta.memberId, account: 'available', amount: -debt, lot: null });
+    if (debt > 0n)
+      postings.push({ memberId: meta.memberId, account: 'available', amount: -debt, lot: null });
     const debited = points - left + debt;
     if (debited > 0n) {
       postings.push({ memberId: null, account: 'issued', amount: debited, lot: null });
@@ -186,7 +209,12 @@ export class LedgerBatch {
         memberId: p.memberId,
         account: p.account,
         amount: p.amount,
-        lotId: p.lot === null ? null : 'existing' in p.lot ? p.lot.existing : (lotIds[p.lot.new] as bigint),
+        lotId:
+          p.lot === null
+            ? null
+            : 'existing' in p.lot
+              ? p.lot.existing
+              : (lotIds[p.lot.new] as bigint),
       })),
     );
     for (const entry of e) {
@@ -203,16 +231,22 @@ export class LedgerBatch {
       const ids = [...this.lotDebits.keys()];
       const amounts = ids.map((id) => this.lotDebits.get(id) as bigint);
       await sql`UPDATE lots SET remaining = lots.remaining - d.amount
-        FROM unnest(${ids}::bigint[], ${amounts}::bigint[]) AS d(id, amount) WHERE lots.id = d.id`.execute(trx);
+        FROM unnest(${ids}::bigint[], ${amounts}::bigint[]) AS d(id, amount) WHERE lots.id = d.id`.execute(
+        trx,
+      );
     }
     return { entryIds, lotIds };
   }
 }
 
-async function allocate(trx: Transaction<Database>, sequence: string, count: number): Promise<bigint[]> {
-  const result = await sql<{ id: bigint }>`SELECT nextval(${sequence}::regclass) AS id FROM generate_series(1, ${count})`.execute(
-    trx,
-  );
+async function allocate(
+  trx: Transaction<Database>,
+  sequence: string,
+  count: number,
+): Promise<bigint[]> {
+  const result = await sql<{
+    id: bigint;
+  }>`SELECT nextval(${sequence}::regclass) AS id FROM generate_series(1, ${count})`.execute(trx);
   return result.rows.map((r) => r.id);
 }
 
@@ -236,7 +270,13 @@ export async function openLots(
       ORDER BY member_id, expires_at ASC NULLS LAST, earned_at, id`.execute(trx);
   for (const row of rows.rows) {
     const list = byMember.get(row.member_id) ?? [];
-    list.push({ id: row.id, remaining: row.remaining, expiresAt: row.expires_at, earnedAt: row.earned_at, entryId: row.entry_id });
+    list.push({
+      id: row.id,
+      remaining: row.remaining,
+      expiresAt: row.expires_at,
+      earnedAt: row.earned_at,
+      entryId: row.entry_id,
+    });
     byMember.set(row.member_id, list);
   }
   return byMember;

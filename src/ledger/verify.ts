@@ -127,7 +127,10 @@ const CHECKS: Check[] = [
 ];
 
 /** Re-checks every ledger invariant; an empty list means the ledger is sound. */
-export async function verifyLedger(db: Kysely<Database>, programId: string | null = null): Promise<Violation[]> {
+export async function verifyLedger(
+  db: Kysely<Database>,
+  programId: string | null = null,
+): Promise<Violation[]> {
   const violations: Violation[] = [];
   for (const check of CHECKS) {
     const result = await check.query(programId).execute(db);

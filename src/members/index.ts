@@ -3,7 +3,13 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { localTime } from '../rules/index.ts';
-import { metricNames, progressToward, windowDays, windowSums, type TierProgress } from '../tiers/index.ts';
+import {
+  metricNames,
+  progressToward,
+  windowDays,
+  windowSums,
+  type TierProgress,
+} from '../tiers/index.ts';
 
 export const PAGE_SIZE_DEFAULT = 50;
 export const PAGE_SIZE_MAX = 500;
@@ -27,7 +33,16 @@ export async function getMember(
 ): Promise<MemberView | undefined> {
   const row = await db
     .selectFrom('members')
-    .select(['id', 'created_at', 'attributes', 'available', 'pending', 'held', 'tier_id', 'tier_since'])
+    .select([
+      'id',
+      'created_at',
+      'attributes',
+      'available',
+      'pending',
+      'held',
+      'tier_id',
+      'tier_since',
+    ])
     .where('program_id', '=', programId)
     .where('id', '=', memberId)
     .executeTakeFirst();
@@ -47,8 +62,19 @@ export async function getMember(
     id: row.id,
     createdAt: row.created_at.toISOString(),
     attributes: row.attributes ?? {},
-    balance: { available: Number(row.available), pending: Number(row.pending), held: Number(row.held) },
-    tier: row.tier_id === null ? null : { id: row.tier_id, name: tierName ?? row.tier_id, since: row.tier_since?.toISOString() ?? null },
+    balance: {
+      available: Number(row.available),
+      pending: Number(row.pending),
+      held: Number(row.held),
+    },
+    tier:
+      row.tier_id === null
+        ? null
+        : {
+            id: row.tier_id,
+            name: tierName ?? row.tier_id,
+            since: row.tier_since?.toISOString() ?? null,
+          },
     progress,
   };
 }

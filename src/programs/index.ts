@@ -4,7 +4,12 @@
 // compiled once per process and cached.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { compileProgram, validateProgramDocument, type CompiledProgram, type ProgramDocument } from '../rules/index.ts';
+import {
+  compileProgram,
+  validateProgramDocument,
+  type CompiledProgram,
+  type ProgramDocument,
+} from '../rules/index.ts';
 
 const COMPILED_VERSIONS_MAX = 256;
 
@@ -51,7 +56,11 @@ export class ProgramCache {
 }
 
 export async function currentVersion(db: Executor, programId: string): Promise<number | undefined> {
-  const row = await db.selectFrom('programs').select('current_version').where('id', '=', programId).executeTakeFirst();
+  const row = await db
+    .selectFrom('programs')
+    .select('current_version')
+    .where('id', '=', programId)
+    .executeTakeFirst();
   return row && row.current_version > 0 ? row.current_version : undefined;
 }
 
@@ -62,12 +71,18 @@ export async function createProgram(
   actor: string,
 ): Promise<CreateProgramOutcome> {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(programId)) {
-    return { status: 'invalid', errors: [{ pointer: '/id', detail: 'a program id is 1-64 characters of [A-Za-z0-9._-]' }] };
+    return {
+      status: 'invalid',
+      errors: [{ pointer: '/id', detail: 'a program id is 1-64 characters of [A-Za-z0-9._-]' }],
+    };
   }
   const validated = validateProgramDocument(document);
   if (!validated.ok) return { status: 'invalid', errors: validated.errors };
   return db.transaction().execute(async (trx) => {
-    const inserted = await sql`INSERT INTO programs (id) VALUES (${programId}) ON CONFLICT DO NOTHING`.execute(trx);
+    const inserted =
+      await sql`INSERT INTO programs (id) VALUES (${programId}) ON CONFLICT DO NOTHING`.execute(
+        trx,
+      );
     if (inserted.numAffectedRows === 0n) return { status: 'exists' as const };
     await insertVersion(trx, programId, 1, validated.document, actor);
     return { status: 'created' as const, version: 1 };
@@ -83,9 +98,18 @@ async function insertVersion(
 ): Promise<void> {
   await trx
     .insertInto('program_versions')
-    .values({ program_id: programId, version, document: JSON.stringify(document), created_by: actor })
+    .values({
+      program_id: programId,
+      version,
+      document: JSON.stringify(document),
+      created_by: actor,
+    })
     .execute();
-  await trx.updateTable('programs').set({ current_version: version }).where('id', '=', programId).execute();
+  await trx
+    .updateTable('programs')
+    .set({ current_version: version })
+    .where('id', '=', programId)
+    .execute();
 }
 
 /** Validates a document in full and publishes it at once as the next version. */

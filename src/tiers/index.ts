@@ -48,7 +48,10 @@ export function thresholdScale(tiers: TiersConfig, baseCurrency: string): bigint
 }
 
 /** The days a window covers when evaluated as of a local date (inclusive; null = unbounded). */
-export function windowDays(window: Window, asOfDate: string): { from: string | null; to: string | null } {
+export function windowDays(
+  window: Window,
+  asOfDate: string,
+): { from: string | null; to: string | null } {
   switch (window.type) {
     case 'lifetime':
       return { from: null, to: null };
@@ -64,7 +67,10 @@ export function addDays(date: string, days: number): string {
   return new Date(t).toISOString().slice(0, 10);
 }
 
-export function dayInWindow(day: string, range: { from: string | null; to: string | null }): boolean {
+export function dayInWindow(
+  day: string,
+  range: { from: string | null; to: string | null },
+): boolean {
   return (range.from === null || day >= range.from) && (range.to === null || day <= range.to);
 }
 
@@ -107,7 +113,11 @@ export interface MetricDelta {
 }
 
 /** Adds metric deltas, summed per row first (one statement may not touch a row twice). */
-export async function recordMetrics(trx: Transaction<Database>, programId: string, deltas: MetricDelta[]): Promise<void> {
+export async function recordMetrics(
+  trx: Transaction<Database>,
+  programId: string,
+  deltas: MetricDelta[],
+): Promise<void> {
   const merged = new Map<string, MetricDelta>();
   for (const d of deltas) {
     const key = `${d.memberId}\u0000${d.metric}\u0000${d.day}`;
@@ -137,7 +147,11 @@ export interface TierChange {
   changedAt: Date;
 }
 
-export async function recordTierChanges(trx: Transaction<Database>, programId: string, changes: TierChange[]): Promise<void> {
+export async function recordTierChanges(
+  trx: Transaction<Database>,
+  programId: string,
+  changes: TierChange[],
+): Promise<void> {
   if (changes.length === 0) return;
   await trx
     .insertInto('tier_changes')
@@ -222,7 +236,10 @@ export async function reevaluateTiers(
   const base = document.currencies[0] as string;
   const metrics = metricNames(tiers, base);
   const scale = thresholdScale(tiers, base);
-  const range = windowDays(tiers.retentionWindow ?? tiers.window, localTime(now, document.timeZone).date);
+  const range = windowDays(
+    tiers.retentionWindow ?? tiers.window,
+    localTime(now, document.timeZone).date,
+  );
   let after = '';
   for (;;) {
     const done = await db.transaction().execute(async (trx) => {

@@ -1,13 +1,13 @@
-// A fresh, migrated embedded database for one test file, with program p1 (and p2).
+// A fresh database for one test file (cloned from the run's migrated template, on the
+// embedded database or PostgreSQL), with programs p1 and p2.
 import { sql } from 'kysely';
-import { openEmbedded, type Db } from '../../src/db/connect.ts';
-import { migrate } from '../../src/db/migrate.ts';
+import type { Db } from '../../src/db/connect.ts';
+import { freshDatabase as cloneTemplate } from '../support/db.ts';
 
 export const DB_SETUP_TIMEOUT_MS = 60_000;
 
 export async function freshDatabase(): Promise<Db> {
-  const handle = await openEmbedded();
-  await migrate(handle);
+  const handle = await cloneTemplate();
   await sql`insert into programs (id) values ('p1'), ('p2')`.execute(handle.db);
   return handle;
 }

@@ -28,9 +28,18 @@ export interface TestApp {
   handle: TestDatabase;
   clock: TestClock;
   /** Creates a program (template name or document) and a client with the given scopes; answers a token. */
-  program(id: string, document?: 'retail' | 'casino' | 'empty' | ProgramDocument, scopes?: string[]): Promise<string>;
+  program(
+    id: string,
+    document?: 'retail' | 'casino' | 'empty' | ProgramDocument,
+    scopes?: string[],
+  ): Promise<string>;
   token(clientId: string, secret: string, scope?: string): Promise<string>;
-  request(method: string, url: string, token: string | null, body?: unknown): Promise<LightMyRequestResponse>;
+  request(
+    method: string,
+    url: string,
+    token: string | null,
+    body?: unknown,
+  ): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
@@ -40,7 +49,12 @@ export const DEFAULT_NOW = '2026-06-15T10:00:00Z';
 export async function startTestApp(options: { now?: string } = {}): Promise<TestApp> {
   const handle = await freshDatabase();
   const clock = new TestClock(new Date(options.now ?? DEFAULT_NOW));
-  const { app, events } = await createServer({ handle, issuer: 'urn:patron', tokenTtlSeconds: 900, now: clock.now });
+  const { app, events } = await createServer({
+    handle,
+    issuer: 'urn:patron',
+    tokenTtlSeconds: 900,
+    now: clock.now,
+  });
   await app.ready();
   let clients = 0;
   const request: TestApp['request'] = (method, url, token, body) =>
@@ -54,7 +68,12 @@ export async function startTestApp(options: { now?: string } = {}): Promise<Test
     const response = await app.inject({
       method: 'POST',
       url: '/oauth/token',
-      payload: { grant_type: 'client_credentials', client_id: clientId, client_secret: secret, ...(scope ? { scope } : {}) },
+      payload: {
+        grant_type: 'client_credentials',
+        client_id: clientId,
+        client_secret: secret,
+        ...(scope ? { scope } : {}),
+      },
     });
     expect(response.statusCode, response.body).toBe(200);
     return (response.json() as { access_token: string }).access_token;
@@ -71,7 +90,12 @@ export async function startTestApp(options: { now?: string } = {}): Promise<Test
       expect(created.status, JSON.stringify(created)).toBe('created');
       clients += 1;
       const secret = `secret-${id}-${clients}-0123456789`;
-      const client = await createClient(handle.db, { programId: id, clientId: `client-${id}-${clients}`, secret, scopes: scopes as never });
+      const client = await createClient(handle.db, {
+        programId: id,
+        clientId: `client-${id}-${clients}`,
+        secret,
+        scopes: scopes as never,
+      });
       expect(client.status).toBe('created');
       return token(`client-${id}-${clients}`, secret);
     },
@@ -88,7 +112,12 @@ export async function startTestApp(options: { now?: string } = {}): Promise<Test
 let eventCounter = 0;
 
 /** A purchase body; `at` is an instant (RFC 3339), `value` a decimal string. */
-export function purchase(memberId: string, value: string, at: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function purchase(
+  memberId: string,
+  value: string,
+  at: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   eventCounter += 1;
   return {
     id: `evt-${process.pid}-${eventCounter}`,
@@ -100,7 +129,19 @@ export function purchase(memberId: string, value: string, at: string, extra: Rec
   };
 }
 
-export function refund(memberId: string, of: string, value: string, at: string): Record<string, unknown> {
+export function refund(
+  memberId: string,
+  of: string,
+  value: string,
+  at: string,
+): Record<string, unknown> {
   eventCounter += 1;
-  return { id: `rfd-${process.pid}-${eventCounter}`, type: 'refund', memberId, refundOf: of, occurredAt: at, amount: { value, currency: 'EUR' } };
+  return {
+    id: `rfd-${process.pid}-${eventCounter}`,
+    type: 'refund',
+    memberId,
+    refundOf: of,
+    occurredAt: at,
+    amount: { value, currency: 'EUR' },
+  };
 }

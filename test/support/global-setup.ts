@@ -41,7 +41,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
         `SELECT datname FROM pg_database WHERE datname LIKE 'patron_test_%' OR datname = $1`,
         [template],
       );
-      for (const row of left.rows) await admin.query(`DROP DATABASE IF EXISTS ${row.datname} WITH (FORCE)`);
+      for (const row of left.rows)
+        await admin.query(`DROP DATABASE IF EXISTS ${row.datname} WITH (FORCE)`);
       await admin.end();
     };
   }

@@ -1,6 +1,17 @@
 import { Type } from 'typebox';
-import { QueueFullError, explainEvent, processEvents, type EventOutcome } from '../../events/index.ts';
-import { BATCH_BODY_BYTES_MAX, describeCount, principalOf, type App, type AppDeps } from '../app.ts';
+import {
+  QueueFullError,
+  explainEvent,
+  processEvents,
+  type EventOutcome,
+} from '../../events/index.ts';
+import {
+  BATCH_BODY_BYTES_MAX,
+  describeCount,
+  principalOf,
+  type App,
+  type AppDeps,
+} from '../app.ts';
 import { problem, sendProblem, type ProblemDocument } from '../problems.ts';
 import { BatchRequest, BatchResponse, EventRequest, EventResponse, IdParam } from '../schemas.ts';
 
@@ -14,23 +25,35 @@ const errorResponses = {
 };
 
 /** Maps a domain outcome to an HTTP status and body (problem documents for failures). */
-export function outcomeToHttp(outcome: EventOutcome): { status: number; body?: unknown; problem?: ProblemDocument } {
+export function outcomeToHttp(outcome: EventOutcome): {
+  status: number;
+  body?: unknown;
+  problem?: ProblemDocument;
+} {
   switch (outcome.status) {
     case 'created':
       return { status: 201, body: outcome.body };
     case 'replayed':
       return { status: 200, body: outcome.body };
     case 'invalid':
-      return { status: 400, problem: problem('validation-failed', describeCount(outcome.errors.length), outcome.errors) };
+      return {
+        status: 400,
+        problem: problem('validation-failed', describeCount(outcome.errors.length), outcome.errors),
+      };
     case 'conflict':
       return { status: 409, problem: problem('idempotency-conflict', outcome.detail) };
     case 'rejected':
       return {
         status: 422,
-        problem: problem(outcome.code, outcome.detail, [{ pointer: outcome.pointer, detail: outcome.detail }]),
+        problem: problem(outcome.code, outcome.detail, [
+          { pointer: outcome.pointer, detail: outcome.detail },
+        ]),
       };
     case 'unknown_program':
-      return { status: 404, problem: problem('not-found', 'the program of this token does not exist') };
+      return {
+        status: 404,
+        problem: problem('not-found', 'the program of this token does not exist'),
+      };
   }
 }
 
@@ -57,9 +80,14 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
       const principal = principalOf(request);
       let outcome: EventOutcome;
       try {
-        outcome = await deps.events.submit(principal.programId, { raw: request.body, at: '', partnerId: principal.clientId });
+        outcome = await deps.events.submit(principal.programId, {
+          raw: request.body,
+          at: '',
+          partnerId: principal.clientId,
+        });
       } catch (error) {
-        if (error instanceof QueueFullError) throw Object.assign(new Error(error.message), { code: 'PATRON_OVERLOADED' });
+        if (error instanceof QueueFullError)
+          throw Object.assign(new Error(error.message), { code: 'PATRON_OVERLOADED' });
         throw error;
       }
       const http = outcomeToHttp(outcome);
@@ -80,7 +108,13 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
           'Answers 200 with one result per event, in order: the status and body (or problem) the event would have had on its own. One bad event fails only itself.',
         security: [{ oauth2: ['events:write'] }],
         body: BatchRequest,
-        response: { 200: BatchResponse, 400: Type.Ref('Problem'), 401: Type.Ref('Problem'), 403: Type.Ref('Problem'), 413: Type.Ref('Problem') },
+        response: {
+          200: BatchResponse,
+          400: Type.Ref('Problem'),
+          401: Type.Ref('Problem'),
+          403: Type.Ref('Problem'),
+          413: Type.Ref('Problem'),
+        },
       },
     },
     async (request) => {
@@ -88,12 +122,18 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
       const outcomes = await processEvents(
         { db: deps.handle.db, programs: deps.programs, now: deps.now },
         principal.programId,
-        request.body.events.map((raw, i) => ({ raw, at: `/events/${i}`, partnerId: principal.clientId })),
+        request.body.events.map((raw, i) => ({
+          raw,
+          at: `/events/${i}`,
+          partnerId: principal.clientId,
+        })),
       );
       return {
         results: outcomes.map((outcome) => {
           const http = outcomeToHttp(outcome);
-          return http.problem ? { status: http.status, problem: http.problem } : { status: http.status, body: http.body };
+          return http.problem
+            ? { status: http.status, problem: http.problem }
+            : { status: http.status, body: http.body };
         }),
       };
     },
@@ -162,8 +202,13 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const explanation = await explainEvent(deps.handle.db, principal.programId, request.params.id);
-      if (!explanation) return sendProblem(reply, problem('not-found', `no event ${request.params.id}`));
+      const explanation = await explainEvent(
+        deps.handle.db,
+        principal.programId,
+        request.params.id,
+      );
+      if (!explanation)
+        return sendProblem(reply, problem('not-found', `no event ${request.params.id}`));
       return explanation;
     },
   );

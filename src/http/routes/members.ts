@@ -1,10 +1,21 @@
 import { Type } from 'typebox';
-import { decodeCursor, getMember, listMemberLedger, upsertMember, PAGE_SIZE_DEFAULT } from '../../members/index.ts';
+import {
+  decodeCursor,
+  getMember,
+  listMemberLedger,
+  upsertMember,
+  PAGE_SIZE_DEFAULT,
+} from '../../members/index.ts';
 import { principalOf, type App, type AppDeps } from '../app.ts';
 import { problem, sendProblem } from '../problems.ts';
 import { IdParam, LedgerPage, MemberPutRequest, MemberResponse, PageQuery } from '../schemas.ts';
 
-const errors = { 400: Type.Ref('Problem'), 401: Type.Ref('Problem'), 403: Type.Ref('Problem'), 404: Type.Ref('Problem') };
+const errors = {
+  400: Type.Ref('Problem'),
+  401: Type.Ref('Problem'),
+  403: Type.Ref('Problem'),
+  404: Type.Ref('Problem'),
+};
 
 export function registerMemberRoutes(app: App, deps: AppDeps): void {
   app.get(
@@ -21,8 +32,15 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
     },
     async (request, reply) => {
       const { programId } = principalOf(request);
-      const member = await getMember(deps.handle.db, deps.programs, programId, request.params.id, deps.now());
-      if (!member) return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
+      const member = await getMember(
+        deps.handle.db,
+        deps.programs,
+        programId,
+        request.params.id,
+        deps.now(),
+      );
+      if (!member)
+        return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
       return member;
     },
   );
@@ -43,10 +61,25 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
     async (request, reply) => {
       const { programId } = principalOf(request);
       const now = deps.now();
-      const outcome = await upsertMember(deps.handle.db, deps.programs, programId, request.params.id, request.body.attributes, now);
-      if (outcome.status === 'unknown_program') return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
-      const member = await getMember(deps.handle.db, deps.programs, programId, request.params.id, now);
-      if (!member) return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
+      const outcome = await upsertMember(
+        deps.handle.db,
+        deps.programs,
+        programId,
+        request.params.id,
+        request.body.attributes,
+        now,
+      );
+      if (outcome.status === 'unknown_program')
+        return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
+      const member = await getMember(
+        deps.handle.db,
+        deps.programs,
+        programId,
+        request.params.id,
+        now,
+      );
+      if (!member)
+        return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
       return reply.code(outcome.status === 'created' ? 201 : 200).send(member);
     },
   );
@@ -71,10 +104,18 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
       if (cursor !== undefined && before === undefined) {
         return sendProblem(
           reply,
-          problem('validation-failed', '1 field is invalid', [{ pointer: '/querystring/cursor', detail: 'cursor is not one Patron issued' }]),
+          problem('validation-failed', '1 field is invalid', [
+            { pointer: '/querystring/cursor', detail: 'cursor is not one Patron issued' },
+          ]),
         );
       }
-      const page = await listMemberLedger(deps.handle.db, programId, request.params.id, before, request.query.limit ?? PAGE_SIZE_DEFAULT);
+      const page = await listMemberLedger(
+        deps.handle.db,
+        programId,
+        request.params.id,
+        before,
+        request.query.limit ?? PAGE_SIZE_DEFAULT,
+      );
       if (!page) return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
       return page;
     },

@@ -1,5 +1,9 @@
 import { Type } from 'typebox';
-import { publishProgram, readProgramVersion, type ProgramVersionView } from '../../programs/index.ts';
+import {
+  publishProgram,
+  readProgramVersion,
+  type ProgramVersionView,
+} from '../../programs/index.ts';
 import { ProgramDocumentSchema } from '../../rules/index.ts';
 import { describeCount, principalOf, type App, type AppDeps } from '../app.ts';
 import { problem, sendProblem } from '../problems.ts';
@@ -15,7 +19,13 @@ const ProgramVersion = Type.Object({
 const errors = { 401: Type.Ref('Problem'), 403: Type.Ref('Problem'), 404: Type.Ref('Problem') };
 
 function view(v: ProgramVersionView) {
-  return { programId: v.programId, version: v.version, createdAt: v.createdAt.toISOString(), createdBy: v.createdBy, document: v.document };
+  return {
+    programId: v.programId,
+    version: v.version,
+    createdAt: v.createdAt.toISOString(),
+    createdBy: v.createdBy,
+    document: v.document,
+  };
 }
 
 export function registerProgramRoutes(app: App, deps: AppDeps): void {
@@ -33,7 +43,8 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
     async (request, reply) => {
       const { programId } = principalOf(request);
       const current = await readProgramVersion(deps.handle.db, programId);
-      if (!current) return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
+      if (!current)
+        return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
       return view(current);
     },
   );
@@ -49,7 +60,8 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
       schema: {
         tags: ['program'],
         summary: 'Validate a new document and publish it as the next version',
-        description: 'Publishes at once as the next immutable version; events evaluate against exactly one version, named in their answer.',
+        description:
+          'Publishes at once as the next immutable version; events evaluate against exactly one version, named in their answer.',
         security: [{ oauth2: ['program:write'] }],
         body: ProgramDocumentSchema,
         response: { 200: ProgramVersion, 400: Type.Ref('Problem'), ...errors },
@@ -57,11 +69,20 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
     },
     async (request, reply) => {
       const { programId, clientId } = principalOf(request);
-      const outcome = await publishProgram(deps.handle.db, programId, request.body, `client:${clientId}`);
+      const outcome = await publishProgram(
+        deps.handle.db,
+        programId,
+        request.body,
+        `client:${clientId}`,
+      );
       if (outcome.status === 'invalid') {
-        return sendProblem(reply, problem('validation-failed', describeCount(outcome.errors.length), outcome.errors));
+        return sendProblem(
+          reply,
+          problem('validation-failed', describeCount(outcome.errors.length), outcome.errors),
+        );
       }
-      if (outcome.status === 'unknown_program') return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
+      if (outcome.status === 'unknown_program')
+        return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
       const published = await readProgramVersion(deps.handle.db, programId, outcome.version);
       return view(published as ProgramVersionView);
     },
@@ -81,8 +102,13 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
     },
     async (request, reply) => {
       const { programId } = principalOf(request);
-      const found = await readProgramVersion(deps.handle.db, programId, Number(request.params.version));
-      if (!found) return sendProblem(reply, problem('not-found', `no version ${request.params.version}`));
+      const found = await readProgramVersion(
+        deps.handle.db,
+        programId,
+        Number(request.params.version),
+      );
+      if (!found)
+        return sendProblem(reply, problem('not-found', `no version ${request.params.version}`));
       return view(found);
     },
   );

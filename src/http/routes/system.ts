@@ -15,7 +15,9 @@ export function registerSystemRoutes(app: App, deps: AppDeps): void {
         tags: ['system'],
         summary: 'The process is up',
         security: [],
-        response: { 200: Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] }) },
+        response: {
+          200: Type.Object({ status: Type.Literal('ok') }, { examples: [{ status: 'ok' }] }),
+        },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -39,7 +41,10 @@ export function registerSystemRoutes(app: App, deps: AppDeps): void {
         await sql`SELECT 1`.execute(deps.handle.db);
         if (await migrationsDone(deps.handle.db)) return { status: 'ready' as const };
         reply.header('retry-after', '5');
-        return sendProblem(reply, problem('service-unavailable', 'database migrations are not done'));
+        return sendProblem(
+          reply,
+          problem('service-unavailable', 'database migrations are not done'),
+        );
       } catch {
         reply.header('retry-after', '5');
         return sendProblem(reply, problem('service-unavailable', 'the database is unreachable'));
@@ -61,7 +66,8 @@ export function registerSystemRoutes(app: App, deps: AppDeps): void {
     },
     async (request, reply) => {
       const code = request.params.code as ProblemCode;
-      if (!Object.hasOwn(PROBLEMS, code)) return sendProblem(reply, problem('not-found', `no problem type ${code}`));
+      if (!Object.hasOwn(PROBLEMS, code))
+        return sendProblem(reply, problem('not-found', `no problem type ${code}`));
       if ((request.headers.accept ?? '').includes('application/json')) {
         return { type: `/problems/${code}`, code, ...PROBLEMS[code] };
       }

@@ -2,6 +2,8 @@
 // (never by re-running today's rules).
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { readProgramVersion } from '../programs/index.ts';
+import { expandTrace } from './trace.ts';
 
 export interface Explanation {
   eventId: string;
@@ -83,6 +85,18 @@ export async function explainEvent(
       amount: Number(p.amount),
       lotId: p.lot_id === null ? null : String(p.lot_id),
     })),
-    trace: event.trace,
+    trace: await fullTrace(db, programId, event.program_version, event.type, event.trace),
   };
+}
+
+async function fullTrace(
+  db: Kysely<Database>,
+  programId: string,
+  version: number,
+  eventType: string,
+  stored: unknown,
+): Promise<unknown> {
+  const program = await readProgramVersion(db, programId, version);
+  if (!program || stored === null || typeof stored !== 'object') return stored;
+  return expandTrace(stored as Record<string, unknown>, program.document, eventType);
 }

@@ -28,6 +28,7 @@ import {
   type MetricDelta,
   type TierChange,
 } from '../tiers/index.ts';
+import { compactTrace } from './trace.ts';
 import { parseEvent, validateForProgram, type FieldError, type ValidEvent } from './validate.ts';
 
 export const BATCH_SIZE_MAX = 1000;
@@ -336,31 +337,25 @@ async function processRound(
       tier_since: Date | null;
       attributes: Record<string, unknown>;
     };
-    let rows: Row[] = [];
+    const inserted = new Set<string>();
     if (createIds.length > 0) {
-      // ON CONFLICT DO UPDATE locks existing rows as it meets them, in the sorted order of
-      // the input, so creation and locking are one statement with a deadlock-free order.
-      rows = (
-        await sql<Row>`INSERT INTO members (program_id, id, tier_id, tier_since)
+      // Sorted input, so concurrent batches insert (and wait on each other's inserts) in one
+      // order; a conflict leaves the existing row alone (no new row version).
+      const created = await sql<{
+        id: string;
+      }>`INSERT INTO members (program_id, id, tier_id, tier_since)
           SELECT ${programId}, id, ${lowest?.id ?? null}::text, ${lowest ? now.toISOString() : null}::timestamptz
           FROM unnest(${createIds}::text[]) WITH ORDINALITY AS t(id, n) ORDER BY n
-          ON CONFLICT (program_id, id) DO UPDATE SET updated_at = members.updated_at
-          RETURNING id, (xmax = 0) AS inserted, available, pending, held, tier_id, tier_since, attributes`.execute(
-          trx,
-        )
-      ).rows;
+          ON CONFLICT (program_id, id) DO NOTHING RETURNING id`.execute(trx);
+      for (const row of created.rows) inserted.add(row.id);
     }
-    const lockIds = memberIds.filter((id) => !createIds.includes(id));
-    if (lockIds.length > 0) {
-      rows = rows.concat(
-        (
-          await sql<Row>`SELECT id, false AS inserted, available, pending, held, tier_id, tier_since, attributes FROM members
-            WHERE program_id = ${programId} AND id = ANY(${lockIds}::text[]) ORDER BY id FOR UPDATE`.execute(
-            trx,
-          )
-        ).rows,
-      );
-    }
+    // Then every row is locked in sorted order, so concurrent postings cannot deadlock.
+    const rows = (
+      await sql<Row>`SELECT id, false AS inserted, available, pending, held, tier_id, tier_since, attributes FROM members
+        WHERE program_id = ${programId} AND id = ANY(${memberIds}::text[]) ORDER BY id FOR UPDATE`.execute(
+        trx,
+      )
+    ).rows.map((row) => ({ ...row, inserted: inserted.has(row.id) }));
     for (const row of rows) {
       members.set(row.id, {
         id: row.id,
@@ -462,18 +457,22 @@ async function processRound(
     [];
   const allowDebt = settings.negativeBalance !== 'forbid';
 
-  const tierValue = (memberId: string): bigint => {
-    let value = baseline.get(memberId) ?? 0n;
-    for (const d of metricDeltas) {
-      if (d.memberId === memberId && tierMetrics.includes(d.metric) && dayInWindow(d.day, range))
-        value += d.value;
-    }
-    return value;
-  };
+  // The tier metric of each member as this round's events add to it (in the window only).
+  const tierValues = new Map(baseline);
+  const tierValue = (memberId: string): bigint => tierValues.get(memberId) ?? 0n;
   const levelName = (id: string | null) =>
     id === null ? null : (tiers?.levels.find((l) => l.id === id)?.name ?? id);
+  // Only the metrics some tier rule can read are recorded: points always, plus the
+  // metric of the version's tiers (spend, amounts or counts of given event types).
+  const recorded = new Set(['points', ...tierMetrics]);
   const pushMetrics = (memberId: string, day: string, values: [string, bigint][]) => {
-    for (const [metric, value] of values) metricDeltas.push({ memberId, metric, day, value });
+    for (const [metric, value] of values) {
+      if (!recorded.has(metric) || value === 0n) continue;
+      metricDeltas.push({ memberId, metric, day, value });
+      if (tierMetrics.includes(metric) && dayInWindow(day, range)) {
+        tierValues.set(memberId, tierValue(memberId) + value);
+      }
+    }
   };
 
   for (const member of members.values()) {
@@ -733,23 +732,39 @@ async function processRound(
           : { id: member.tierId, name: levelName(member.tierId) as string },
       programVersion: program.version,
     };
-    stored.push({ item: event, points, response, trace: { ...trace, tier: tierTrace } });
+    stored.push({
+      item: event,
+      points,
+      response,
+      trace: compactTrace({ ...trace, tier: tierTrace }),
+    });
     out.push([index, { status: 'created', body: response }]);
   }
 
   if (stored.length > 0) {
     const s = stored;
+    // One JSON parameter rather than arrays of JSON strings: the nested documents travel
+    // without a second layer of escaping, which halves the cost of this statement.
+    const rows = stored.map((x) => ({
+      id: x.item.id,
+      type: x.item.type,
+      member_id: x.item.memberId,
+      occurred_at: x.item.occurredAt.toISOString(),
+      body_hash: x.item.bodyHash,
+      body: x.item.body,
+      amount_minor: x.item.amountMinor === undefined ? null : String(x.item.amountMinor),
+      currency: x.item.amount?.currency ?? null,
+      refund_of: x.item.refundOf ?? null,
+      points: String(x.points),
+      response: x.response,
+      trace: x.trace,
+    }));
     await sql`INSERT INTO events (program_id, id, type, member_id, occurred_at, received_at, body_hash, body, amount_minor,
         currency, refund_of, points, program_version, response, trace)
-      SELECT ${programId}, id, type, member_id, occurred_at, ${now.toISOString()}::timestamptz, body_hash, body::jsonb,
-        amount_minor, currency, refund_of, points, ${program.version}, response::jsonb, trace::jsonb
-      FROM unnest(${s.map((x) => x.item.id)}::text[], ${s.map((x) => x.item.type)}::text[], ${s.map((x) => x.item.memberId)}::text[],
-        ${s.map((x) => x.item.occurredAt.toISOString())}::timestamptz[], ${s.map((x) => x.item.bodyHash)}::text[],
-        ${s.map((x) => JSON.stringify(x.item.body))}::text[], ${s.map((x) => x.item.amountMinor ?? null)}::bigint[],
-        ${s.map((x) => x.item.amount?.currency ?? null)}::text[], ${s.map((x) => x.item.refundOf ?? null)}::text[],
-        ${s.map((x) => x.points)}::bigint[], ${s.map((x) => JSON.stringify(x.response))}::text[],
-        ${s.map((x) => JSON.stringify(x.trace))}::text[])
-        AS t(id, type, member_id, occurred_at, body_hash, body, amount_minor, currency, refund_of, points, response, trace)`.execute(
+      SELECT ${programId}, id, type, member_id, occurred_at, ${now.toISOString()}::timestamptz, body_hash, body,
+        amount_minor, currency, refund_of, points, ${program.version}, response, trace
+      FROM json_to_recordset(${JSON.stringify(rows)}::json) AS t(id text, type text, member_id text, occurred_at timestamptz,
+        body_hash text, body json, amount_minor bigint, currency text, refund_of text, points bigint, response json, trace json)`.execute(
       trx,
     );
   }

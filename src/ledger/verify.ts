@@ -32,6 +32,29 @@ const CHECKS: Check[] = [
         AND NOT EXISTS (SELECT 1 FROM postings x WHERE x.entry_id = e.id) LIMIT ${VIOLATIONS_PER_CHECK_MAX}`,
   },
   {
+    name: 'references-exist',
+    query: (p) => sql<{ detail: string }>`
+      SELECT r.what || ' names member ' || r.program_id || '/' || r.member_id || ', which does not exist' AS detail
+      FROM (
+        SELECT 'event ' || id AS what, program_id, member_id FROM events
+        UNION ALL SELECT 'journal entry ' || id, program_id, member_id FROM journal_entries
+        UNION ALL SELECT 'lot ' || id, program_id, member_id FROM lots
+        UNION ALL SELECT 'posting ' || id, program_id, member_id FROM postings WHERE member_id IS NOT NULL
+        UNION ALL SELECT 'tier change ' || id, program_id, member_id FROM tier_changes
+      ) r
+      WHERE (${p}::text IS NULL OR r.program_id = ${p})
+        AND NOT EXISTS (SELECT 1 FROM members m WHERE m.program_id = r.program_id AND m.id = r.member_id)
+      UNION ALL
+      SELECT 'event ' || e.program_id || '/' || e.id || ' names program version ' || e.program_version || ', which does not exist'
+      FROM events e
+      WHERE (${p}::text IS NULL OR e.program_id = ${p})
+        AND NOT EXISTS (SELECT 1 FROM program_versions v WHERE v.program_id = e.program_id AND v.version = e.program_version)
+      UNION ALL
+      SELECT 'member ' || m.program_id || '/' || m.id || ' belongs to no program' FROM members m
+      WHERE (${p}::text IS NULL OR m.program_id = ${p}) AND NOT EXISTS (SELECT 1 FROM programs x WHERE x.id = m.program_id)
+      LIMIT ${VIOLATIONS_PER_CHECK_MAX}`,
+  },
+  {
     name: 'balance-equals-postings',
     query: (p) => sql<{ detail: string }>`
       WITH sums AS (

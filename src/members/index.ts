@@ -31,52 +31,64 @@ export async function getMember(
   memberId: string,
   now: Date,
 ): Promise<MemberView | undefined> {
-  const row = await db
-    .selectFrom('members')
-    .select([
-      'id',
-      'created_at',
-      'attributes',
-      'available',
-      'pending',
-      'held',
-      'tier_id',
-      'tier_since',
-    ])
-    .where('program_id', '=', programId)
-    .where('id', '=', memberId)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  const program = await programs.current(db, programId);
-  const tiers = program?.document.tiers;
-  let progress: TierProgress | null = null;
-  let tierName: string | null = null;
-  if (program && tiers) {
+  // One round trip: the member, its tier metric over the window of the program version
+  // this process last saw, and the version in force (a newer one means one more query).
+  let program = programs.lastSeen(programId) ?? (await programs.current(db, programId));
+  if (!program) return undefined;
+  for (;;) {
+    const tiers = program.document.tiers;
     const base = program.document.currencies[0] as string;
-    const range = windowDays(tiers.window, localTime(now, program.document.timeZone).date);
-    const sums = await windowSums(db, programId, [memberId], metricNames(tiers, base), range);
-    progress = progressToward(tiers, base, row.tier_id, sums.get(memberId) ?? 0n);
-    tierName = tiers.levels.find((l) => l.id === row.tier_id)?.name ?? row.tier_id;
+    const metrics = tiers ? metricNames(tiers, base) : [];
+    const range = tiers
+      ? windowDays(tiers.window, localTime(now, program.document.timeZone).date)
+      : { from: null, to: null };
+    const result = await sql<{
+      id: string;
+      created_at: Date;
+      attributes: Record<string, unknown>;
+      available: bigint;
+      pending: bigint;
+      held: bigint;
+      tier_id: string | null;
+      tier_since: Date | null;
+      current_version: number;
+      tier_value: bigint | null;
+    }>`SELECT m.id, m.created_at, m.attributes, m.available, m.pending, m.held, m.tier_id, m.tier_since,
+        p.current_version,
+        (SELECT sum(d.value)::bigint FROM member_metric_days d
+          WHERE d.program_id = m.program_id AND d.member_id = m.id AND d.metric = ANY(${metrics}::text[])
+            AND (${range.from}::date IS NULL OR d.day >= ${range.from}::date)
+            AND (${range.to}::date IS NULL OR d.day <= ${range.to}::date)) AS tier_value
+      FROM members m JOIN programs p ON p.id = m.program_id
+      WHERE m.program_id = ${programId} AND m.id = ${memberId}`.execute(db);
+    const row = result.rows[0];
+    if (!row) return undefined;
+    if (row.current_version !== program.version) {
+      program = await programs.get(db, programId, row.current_version);
+      programs.remember(programId, program);
+      continue;
+    }
+    const level = tiers?.levels.find((l) => l.id === row.tier_id);
+    return {
+      id: row.id,
+      createdAt: row.created_at.toISOString(),
+      attributes: row.attributes ?? {},
+      balance: {
+        available: Number(row.available),
+        pending: Number(row.pending),
+        held: Number(row.held),
+      },
+      tier:
+        row.tier_id === null
+          ? null
+          : {
+              id: row.tier_id,
+              name: level?.name ?? row.tier_id,
+              since: row.tier_since?.toISOString() ?? null,
+            },
+      progress: tiers ? progressToward(tiers, base, row.tier_id, row.tier_value ?? 0n) : null,
+    };
   }
-  return {
-    id: row.id,
-    createdAt: row.created_at.toISOString(),
-    attributes: row.attributes ?? {},
-    balance: {
-      available: Number(row.available),
-      pending: Number(row.pending),
-      held: Number(row.held),
-    },
-    tier:
-      row.tier_id === null
-        ? null
-        : {
-            id: row.tier_id,
-            name: tierName ?? row.tier_id,
-            since: row.tier_since?.toISOString() ?? null,
-          },
-    progress,
-  };
 }
 
 export type UpsertOutcome = { status: 'created' | 'updated' } | { status: 'unknown_program' };

@@ -48,10 +48,28 @@ export class ProgramCache {
     return program;
   }
 
+  private readonly latest = new Map<string, CompiledProgram>();
+
   /** The version in force, read in the caller's transaction. */
   async current(db: Executor, programId: string): Promise<CompiledProgram | undefined> {
     const version = await currentVersion(db, programId);
-    return version === undefined ? undefined : this.get(db, programId, version);
+    if (version === undefined) return undefined;
+    const program = await this.get(db, programId, version);
+    this.remember(programId, program);
+    return program;
+  }
+
+  /**
+   * The newest version this process has seen, without a query: reads use it to build their
+   * one query, which also returns the version in force so a stale guess is noticed.
+   */
+  lastSeen(programId: string): CompiledProgram | undefined {
+    return this.latest.get(programId);
+  }
+
+  remember(programId: string, program: CompiledProgram): void {
+    const known = this.latest.get(programId);
+    if (!known || known.version < program.version) this.latest.set(programId, program);
   }
 }
 

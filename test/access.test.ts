@@ -3,7 +3,15 @@
 // endpoints. Real: the database of this file, the signing keys in it, jose, Fastify
 // (inject). Fake: the clock.
 import type { LightMyRequestResponse } from 'fastify';
-import { SignJWT, createLocalJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, jwtVerify, type JSONWebKeySet } from 'jose';
+import {
+  SignJWT,
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  generateKeyPair,
+  jwtVerify,
+  type JSONWebKeySet,
+} from 'jose';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES, createClient } from '../src/auth/index.ts';
@@ -29,7 +37,12 @@ afterEach(() => t.clock.set(NOW));
 function expectProblem(response: LightMyRequestResponse, status: number, code: string): void {
   expect(response.statusCode, response.body).toBe(status);
   expect(response.headers['content-type']).toMatch(/^application\/problem\+json\b/);
-  expect(response.json()).toMatchObject({ type: `/problems/${code}`, status, title: expect.any(String), detail: expect.any(String) });
+  expect(response.json()).toMatchObject({
+    type: `/problems/${code}`,
+    status,
+    title: expect.any(String),
+    detail: expect.any(String),
+  });
 }
 
 function withAuthorization(method: string, url: string, authorization: string, body?: unknown) {
@@ -47,12 +60,32 @@ async function eventCount(): Promise<bigint> {
 }
 
 /** Every protected operation, the scope it needs, and a body it accepts. */
-const PROTECTED: { method: string; url: string; scope: (typeof SCOPES)[number]; body?: () => unknown }[] = [
-  { method: 'POST', url: '/v1/events', scope: 'events:write', body: () => purchase('scoped-member', '10.00', AN_HOUR_AGO) },
-  { method: 'POST', url: '/v1/events:batch', scope: 'events:write', body: () => ({ events: [purchase('scoped-member', '10.00', AN_HOUR_AGO)] }) },
+const PROTECTED: {
+  method: string;
+  url: string;
+  scope: (typeof SCOPES)[number];
+  body?: () => unknown;
+}[] = [
+  {
+    method: 'POST',
+    url: '/v1/events',
+    scope: 'events:write',
+    body: () => purchase('scoped-member', '10.00', AN_HOUR_AGO),
+  },
+  {
+    method: 'POST',
+    url: '/v1/events:batch',
+    scope: 'events:write',
+    body: () => ({ events: [purchase('scoped-member', '10.00', AN_HOUR_AGO)] }),
+  },
   { method: 'GET', url: '/v1/events/any-event/explain', scope: 'events:read' },
   { method: 'GET', url: '/v1/members/any-member', scope: 'members:read' },
-  { method: 'PUT', url: '/v1/members/any-member', scope: 'members:write', body: () => ({ attributes: {} }) },
+  {
+    method: 'PUT',
+    url: '/v1/members/any-member',
+    scope: 'members:write',
+    body: () => ({ attributes: {} }),
+  },
   { method: 'GET', url: '/v1/members/any-member/ledger', scope: 'members:read' },
   { method: 'GET', url: '/v1/program', scope: 'program:read' },
   { method: 'PUT', url: '/v1/program', scope: 'program:write', body: () => ({}) },
@@ -76,7 +109,12 @@ describe('requests without a valid token are refused with 401 and a WWW-Authenti
     ['a token without a scheme', 'just-a-token'],
   ])('%s', async (_name, authorization) => {
     const before = await eventCount();
-    const res = await withAuthorization('POST', '/v1/events', authorization, purchase('garbage-member', '10.00', AN_HOUR_AGO));
+    const res = await withAuthorization(
+      'POST',
+      '/v1/events',
+      authorization,
+      purchase('garbage-member', '10.00', AN_HOUR_AGO),
+    );
     expectProblem(res, 401, 'unauthorized');
     expect(res.headers['www-authenticate']).toMatch(/^Bearer\b/);
     expect(await eventCount()).toBe(before);
@@ -92,7 +130,12 @@ describe('requests without a valid token are refused with 401 and a WWW-Authenti
     t.clock.advance(2000);
     for (const token of [used, unused]) {
       const before = await eventCount();
-      const res = await t.request('POST', '/v1/events', token, purchase('late-member', '10.00', AN_HOUR_AGO));
+      const res = await t.request(
+        'POST',
+        '/v1/events',
+        token,
+        purchase('late-member', '10.00', AN_HOUR_AGO),
+      );
       expectProblem(res, 401, 'unauthorized');
       expect(res.headers['www-authenticate']).toMatch(/^Bearer\b.*error="invalid_token"/);
       expect(await eventCount()).toBe(before);
@@ -103,7 +146,8 @@ describe('requests without a valid token are refused with 401 and a WWW-Authenti
   it('refuses a token whose signature was altered', async () => {
     const [header, payload, signature] = tokenA.split('.') as [string, string, string];
     const i = Math.floor(signature.length / 2);
-    const flipped = signature.slice(0, i) + (signature[i] === 'A' ? 'B' : 'A') + signature.slice(i + 1);
+    const flipped =
+      signature.slice(0, i) + (signature[i] === 'A' ? 'B' : 'A') + signature.slice(i + 1);
     const res = await t.request('GET', '/v1/members/nobody', `${header}.${payload}.${flipped}`);
     expectProblem(res, 401, 'unauthorized');
     expect(res.headers['www-authenticate']).toMatch(/error="invalid_token"/);
@@ -113,11 +157,20 @@ describe('requests without a valid token are refused with 401 and a WWW-Authenti
     const limited = await t.program('tamper-limited', 'retail', ['members:read']);
     const [header, payload, signature] = limited.split('.') as [string, string, string];
     const claims = decodeJwt(limited);
-    for (const change of [{ program: 'program-a' }, { scope: SCOPES.join(' ') }, { exp: (claims.exp as number) + 3600 }]) {
+    for (const change of [
+      { program: 'program-a' },
+      { scope: SCOPES.join(' ') },
+      { exp: (claims.exp as number) + 3600 },
+    ]) {
       const forged = Buffer.from(JSON.stringify({ ...claims, ...change })).toString('base64url');
       expect(forged).not.toBe(payload);
       const before = await eventCount();
-      const res = await t.request('POST', '/v1/events', `${header}.${forged}.${signature}`, purchase('forged', '10.00', AN_HOUR_AGO));
+      const res = await t.request(
+        'POST',
+        '/v1/events',
+        `${header}.${forged}.${signature}`,
+        purchase('forged', '10.00', AN_HOUR_AGO),
+      );
       expectProblem(res, 401, 'unauthorized');
       expect(await eventCount()).toBe(before);
     }
@@ -138,9 +191,15 @@ describe('requests without a valid token are refused with 401 and a WWW-Authenti
   });
 
   it('refuses an unsigned token (alg none)', async () => {
-    const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt' })).toString('base64url');
+    const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt' })).toString(
+      'base64url',
+    );
     const payload = tokenA.split('.')[1] as string;
-    expectProblem(await t.request('GET', '/v1/members/nobody', `${header}.${payload}.`), 401, 'unauthorized');
+    expectProblem(
+      await t.request('GET', '/v1/members/nobody', `${header}.${payload}.`),
+      401,
+      'unauthorized',
+    );
   });
 });
 
@@ -148,7 +207,12 @@ describe('scopes', () => {
   it('refuses POST /v1/events with 403 insufficient-scope to a token without events:write, writing nothing', async () => {
     const readOnly = await t.program('read-only', 'retail', ['members:read']);
     const before = await eventCount();
-    const res = await t.request('POST', '/v1/events', readOnly, purchase('read-only-member', '10.00', AN_HOUR_AGO));
+    const res = await t.request(
+      'POST',
+      '/v1/events',
+      readOnly,
+      purchase('read-only-member', '10.00', AN_HOUR_AGO),
+    );
     expectProblem(res, 403, 'insufficient-scope');
     expect(res.headers['www-authenticate']).toMatch(/error="insufficient_scope"/);
     expect((res.json() as { detail: string }).detail).toContain('events:write');
@@ -162,7 +226,16 @@ describe('scopes', () => {
     const secret = 'scoped-client-secret-0123456789';
 
     beforeAll(async () => {
-      expect((await createClient(t.handle.db, { programId: 'program-a', clientId, secret, scopes: [...SCOPES] })).status).toBe('created');
+      expect(
+        (
+          await createClient(t.handle.db, {
+            programId: 'program-a',
+            clientId,
+            secret,
+            scopes: [...SCOPES],
+          })
+        ).status,
+      ).toBe('created');
     });
 
     it.each(PROTECTED)('$method $url needs $scope', async ({ method, url, scope, body }) => {
@@ -186,24 +259,37 @@ describe('program isolation: another program’s resources do not exist for you'
     event = purchase('alice-a', '100.00', AN_HOUR_AGO, { attributes: { category: 'electronics' } });
     const res = await t.request('POST', '/v1/events', tokenA, event);
     expect(res.statusCode, res.body).toBe(201);
-    expect((await t.request('PUT', '/v1/members/alice-a', tokenA, { attributes: { segment: 'program-a' } })).statusCode).toBe(200);
+    expect(
+      (
+        await t.request('PUT', '/v1/members/alice-a', tokenA, {
+          attributes: { segment: 'program-a' },
+        })
+      ).statusCode,
+    ).toBe(200);
   });
 
   it.each([
     ['the member', '/v1/members/alice-a', '/v1/members/nobody-anywhere'],
     ['the member ledger', '/v1/members/alice-a/ledger', '/v1/members/nobody-anywhere/ledger'],
-    ['the explanation of an event', () => `/v1/events/${event.id as string}/explain`, '/v1/events/no-such-event/explain'],
-  ])('%s of program A is 404 to a valid token of program B, exactly like a resource that does not exist', async (_name, url, missing) => {
-    const path = typeof url === 'function' ? url() : url;
-    expect((await t.request('GET', path, tokenA)).statusCode).toBe(200);
-    const foreign = await t.request('GET', path, tokenB);
-    expectProblem(foreign, 404, 'not-found');
-    const absent = await t.request('GET', missing, tokenB);
-    expectProblem(absent, 404, 'not-found');
-    const { detail: _f, ...foreignRest } = foreign.json() as Record<string, unknown>;
-    const { detail: _a, ...absentRest } = absent.json() as Record<string, unknown>;
-    expect(foreignRest).toEqual(absentRest);
-  });
+    [
+      'the explanation of an event',
+      () => `/v1/events/${event.id as string}/explain`,
+      '/v1/events/no-such-event/explain',
+    ],
+  ])(
+    '%s of program A is 404 to a valid token of program B, exactly like a resource that does not exist',
+    async (_name, url, missing) => {
+      const path = typeof url === 'function' ? url() : url;
+      expect((await t.request('GET', path, tokenA)).statusCode).toBe(200);
+      const foreign = await t.request('GET', path, tokenB);
+      expectProblem(foreign, 404, 'not-found');
+      const absent = await t.request('GET', missing, tokenB);
+      expectProblem(absent, 404, 'not-found');
+      const { detail: _f, ...foreignRest } = foreign.json() as Record<string, unknown>;
+      const { detail: _a, ...absentRest } = absent.json() as Record<string, unknown>;
+      expect(foreignRest).toEqual(absentRest);
+    },
+  );
 
   it("refuses B's refund of A's event as an unknown event, without revealing it exists", async () => {
     const before = await eventCount();
@@ -223,7 +309,13 @@ describe('program isolation: another program’s resources do not exist for you'
     const sameIdInB = { ...event, amount: { value: '20.00', currency: 'EUR' }, attributes: {} };
     const res = await t.request('POST', '/v1/events', tokenB, sameIdInB);
     expect(res.statusCode, res.body).toBe(201);
-    expect(res.json()).toMatchObject({ eventId: event.id, memberId: 'alice-a', pointsEarned: 20, replayed: false, balance: { available: 20 } });
+    expect(res.json()).toMatchObject({
+      eventId: event.id,
+      memberId: 'alice-a',
+      pointsEarned: 20,
+      replayed: false,
+      balance: { available: 20 },
+    });
 
     // Exactly A's body sent to B is B's replay now, not A's answer.
     const replay = await t.request('POST', '/v1/events', tokenB, sameIdInB);
@@ -234,18 +326,29 @@ describe('program isolation: another program’s resources do not exist for you'
     const explainA = await t.request('GET', `/v1/events/${event.id as string}/explain`, tokenA);
     expect(explainA.json()).toMatchObject({ memberId: 'alice-a', pointsEarned: 300 });
     const memberA = await t.request('GET', '/v1/members/alice-a', tokenA);
-    expect(memberA.json()).toMatchObject({ attributes: { segment: 'program-a' }, balance: { available: 300 } });
+    expect(memberA.json()).toMatchObject({
+      attributes: { segment: 'program-a' },
+      balance: { available: 300 },
+    });
     const memberB = await t.request('GET', '/v1/members/alice-a', tokenB);
     expect(memberB.json()).toMatchObject({ attributes: {}, balance: { available: 20 } });
   });
 
   it("PUT of a member id that exists in A creates B's own member and leaves A's alone", async () => {
-    const res = await t.request('PUT', '/v1/members/shared-id', tokenA, { attributes: { from: 'a' } });
+    const res = await t.request('PUT', '/v1/members/shared-id', tokenA, {
+      attributes: { from: 'a' },
+    });
     expect(res.statusCode).toBe(201);
-    const inB = await t.request('PUT', '/v1/members/shared-id', tokenB, { attributes: { from: 'b' } });
+    const inB = await t.request('PUT', '/v1/members/shared-id', tokenB, {
+      attributes: { from: 'b' },
+    });
     expect(inB.statusCode).toBe(201);
-    expect((await t.request('GET', '/v1/members/shared-id', tokenA)).json()).toMatchObject({ attributes: { from: 'a' } });
-    expect((await t.request('GET', '/v1/members/shared-id', tokenB)).json()).toMatchObject({ attributes: { from: 'b' } });
+    expect((await t.request('GET', '/v1/members/shared-id', tokenA)).json()).toMatchObject({
+      attributes: { from: 'a' },
+    });
+    expect((await t.request('GET', '/v1/members/shared-id', tokenB)).json()).toMatchObject({
+      attributes: { from: 'b' },
+    });
   });
 
   it('reads only its own program document', async () => {
@@ -282,7 +385,9 @@ describe('public endpoints need no token', () => {
     const jwks = res.json() as JSONWebKeySet;
     expect(jwks.keys.length).toBeGreaterThan(0);
     for (const key of jwks.keys) expect(key).not.toHaveProperty('d');
-    const { payload } = await jwtVerify(tokenA, createLocalJWKSet(jwks), { currentDate: new Date(NOW) });
+    const { payload } = await jwtVerify(tokenA, createLocalJWKSet(jwks), {
+      currentDate: new Date(NOW),
+    });
     expect(payload).toMatchObject({ program: 'program-a' });
   });
 
@@ -292,10 +397,18 @@ describe('public endpoints need no token', () => {
     expect(html.headers['content-type']).toMatch(/^text\/html\b/);
     expect(html.body).toContain('/problems/validation-failed');
 
-    const json = await t.app.inject({ method: 'GET', url: '/problems/validation-failed', headers: { accept: 'application/json' } });
+    const json = await t.app.inject({
+      method: 'GET',
+      url: '/problems/validation-failed',
+      headers: { accept: 'application/json' },
+    });
     expect(json.statusCode).toBe(200);
     expect(json.headers['content-type']).toMatch(/^application\/json\b/);
-    expect(json.json()).toMatchObject({ type: '/problems/validation-failed', status: 400, title: expect.any(String) });
+    expect(json.json()).toMatchObject({
+      type: '/problems/validation-failed',
+      status: 400,
+      title: expect.any(String),
+    });
   });
 
   it('GET /problems/{unknown code} is a 404 problem', async () => {
@@ -305,7 +418,9 @@ describe('public endpoints need no token', () => {
 
   it('public endpoints ignore a bad token rather than refusing it', async () => {
     expect((await withAuthorization('GET', '/health', 'Bearer garbage')).statusCode).toBe(200);
-    expect((await withAuthorization('GET', '/.well-known/jwks.json', 'Bearer garbage')).statusCode).toBe(200);
+    expect(
+      (await withAuthorization('GET', '/.well-known/jwks.json', 'Bearer garbage')).statusCode,
+    ).toBe(200);
   });
 
   it('an unknown route is a 404 problem, with or without a token', async () => {

@@ -189,14 +189,14 @@ describe('base accrual on a weekday', () => {
   });
 
   it.each([
-    ['0.99', undefined, 0],
-    ['1.99', undefined, 1],
-    ['1.00', undefined, 1],
-    ['99.99', { category: 'electronics' }, 299],
-    ['0.34', { category: 'electronics' }, 1],
+    ['0.99 EUR', '0.99', undefined, 0],
+    ['1.99 EUR', '1.99', undefined, 1],
+    ['1.00 EUR', '1.00', undefined, 1],
+    ['99.99 EUR of electronics (299.97)', '99.99', { category: 'electronics' }, 299],
+    ['0.34 EUR of electronics (1.02)', '0.34', { category: 'electronics' }, 1],
   ])(
-    'rounds down once per event: %s EUR with %o on a weekday earns %i',
-    async (value, attributes, points) => {
+    'rounds down once per event: %s on a weekday earns %i',
+    async (_label, value, attributes, points) => {
       const m = newMember('round');
       const answer = await earn(retail, m, value, '2026-11-24T09:00:00Z', attributes);
       expect(answer.pointsEarned).toBe(points);

@@ -42,11 +42,15 @@ async function counts(): Promise<Counts> {
       (SELECT count(*) FROM tier_changes) AS "tierChanges",
       (SELECT count(*) FROM member_metric_days) AS "metricDays"`.execute(t.handle.db);
   const row = rows[0] as Record<keyof Counts, bigint>;
-  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Number(v)])) as unknown as Counts;
+  return Object.fromEntries(
+    Object.entries(row).map(([k, v]) => [k, Number(v)]),
+  ) as unknown as Counts;
 }
 
 /** Runs `send` and proves that it wrote nothing at all. */
-async function writesNothing(send: () => Promise<LightMyRequestResponse>): Promise<LightMyRequestResponse> {
+async function writesNothing(
+  send: () => Promise<LightMyRequestResponse>,
+): Promise<LightMyRequestResponse> {
   const before = await counts();
   const response = await send();
   expect(await counts()).toEqual(before);
@@ -65,7 +69,12 @@ function expectProblem(response: LightMyRequestResponse, status: number, code: s
   expect(response.statusCode, response.body).toBe(status);
   expect(response.headers['content-type']).toMatch(/^application\/problem\+json\b/);
   const body = response.json() as Problem;
-  expect(body).toMatchObject({ type: `/problems/${code}`, status, title: expect.any(String), detail: expect.any(String) });
+  expect(body).toMatchObject({
+    type: `/problems/${code}`,
+    status,
+    title: expect.any(String),
+    detail: expect.any(String),
+  });
   return body;
 }
 
@@ -99,15 +108,26 @@ function without(body: Record<string, unknown>, field: string): Record<string, u
   return copy;
 }
 
-function post(body: unknown, url = '/v1/events', bearer: string = token): Promise<LightMyRequestResponse> {
+function post(
+  body: unknown,
+  url = '/v1/events',
+  bearer: string = token,
+): Promise<LightMyRequestResponse> {
   return t.request('POST', url, bearer, body);
 }
 
-function postRaw(payload: string, contentType: string | undefined, url = '/v1/events'): Promise<LightMyRequestResponse> {
+function postRaw(
+  payload: string,
+  contentType: string | undefined,
+  url = '/v1/events',
+): Promise<LightMyRequestResponse> {
   return t.app.inject({
     method: 'POST',
     url,
-    headers: { authorization: `Bearer ${token}`, ...(contentType ? { 'content-type': contentType } : {}) },
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(contentType ? { 'content-type': contentType } : {}),
+    },
     payload,
   });
 }
@@ -131,46 +151,146 @@ describe('POST /v1/events refuses invalid events with a pointer to the field and
     { name: 'missing id', body: () => without(valid(), 'id'), pointers: ['/id'] },
     { name: 'missing type', body: () => without(valid(), 'type'), pointers: ['/type'] },
     { name: 'missing memberId', body: () => without(valid(), 'memberId'), pointers: ['/memberId'] },
-    { name: 'missing occurredAt', body: () => without(valid(), 'occurredAt'), pointers: ['/occurredAt'] },
-    { name: 'a purchase without an amount', body: () => without(valid(), 'amount'), pointers: ['/amount'] },
-    { name: 'missing amount.value', body: () => valid({ amount: { currency: 'EUR' } }), pointers: ['/amount/value'] },
-    { name: 'missing amount.currency', body: () => valid({ amount: { value: '12.50' } }), pointers: ['/amount/currency'] },
+    {
+      name: 'missing occurredAt',
+      body: () => without(valid(), 'occurredAt'),
+      pointers: ['/occurredAt'],
+    },
+    {
+      name: 'a purchase without an amount',
+      body: () => without(valid(), 'amount'),
+      pointers: ['/amount'],
+    },
+    {
+      name: 'missing amount.value',
+      body: () => valid({ amount: { currency: 'EUR' } }),
+      pointers: ['/amount/value'],
+    },
+    {
+      name: 'missing amount.currency',
+      body: () => valid({ amount: { value: '12.50' } }),
+      pointers: ['/amount/currency'],
+    },
     // Ids
     { name: 'an id with a colon', body: () => valid({ id: 'order:1001' }), pointers: ['/id'] },
-    { name: 'an id of 129 characters', body: () => valid({ id: 'x'.repeat(129) }), pointers: ['/id'] },
+    {
+      name: 'an id of 129 characters',
+      body: () => valid({ id: 'x'.repeat(129) }),
+      pointers: ['/id'],
+    },
     { name: 'an empty id', body: () => valid({ id: '' }), pointers: ['/id'] },
     { name: 'an id that is a number', body: () => valid({ id: 1001 }), pointers: ['/id'] },
-    { name: 'a memberId with a space', body: () => valid({ memberId: 'alice smith' }), pointers: ['/memberId'] },
-    { name: 'a memberId of 129 characters', body: () => valid({ memberId: 'm'.repeat(129) }), pointers: ['/memberId'] },
+    {
+      name: 'a memberId with a space',
+      body: () => valid({ memberId: 'alice smith' }),
+      pointers: ['/memberId'],
+    },
+    {
+      name: 'a memberId of 129 characters',
+      body: () => valid({ memberId: 'm'.repeat(129) }),
+      pointers: ['/memberId'],
+    },
     // Amounts
-    { name: 'a decimal comma "12,50"', body: () => valid({ amount: { value: '12,50', currency: 'EUR' } }), pointers: ['/amount/value'] },
-    { name: 'a non-numeric "abc"', body: () => valid({ amount: { value: 'abc', currency: 'EUR' } }), pointers: ['/amount/value'] },
-    { name: 'an exponent "1e3"', body: () => valid({ amount: { value: '1e3', currency: 'EUR' } }), pointers: ['/amount/value'] },
-    { name: 'an empty value ""', body: () => valid({ amount: { value: '', currency: 'EUR' } }), pointers: ['/amount/value'] },
-    { name: 'a JSON number 12.5', body: () => valid({ amount: { value: 12.5, currency: 'EUR' } }), pointers: ['/amount/value'] },
-    { name: 'a negative "-1.00"', body: () => valid({ amount: { value: '-1.00', currency: 'EUR' } }), pointers: ['/amount/value'] },
-    { name: 'too many decimals "1.005" EUR', body: () => valid({ amount: { value: '1.005', currency: 'EUR' } }), pointers: ['/amount/value'] },
+    {
+      name: 'a decimal comma "12,50"',
+      body: () => valid({ amount: { value: '12,50', currency: 'EUR' } }),
+      pointers: ['/amount/value'],
+    },
+    {
+      name: 'a non-numeric "abc"',
+      body: () => valid({ amount: { value: 'abc', currency: 'EUR' } }),
+      pointers: ['/amount/value'],
+    },
+    {
+      name: 'an exponent "1e3"',
+      body: () => valid({ amount: { value: '1e3', currency: 'EUR' } }),
+      pointers: ['/amount/value'],
+    },
+    {
+      name: 'an empty value ""',
+      body: () => valid({ amount: { value: '', currency: 'EUR' } }),
+      pointers: ['/amount/value'],
+    },
+    {
+      name: 'a JSON number 12.5',
+      body: () => valid({ amount: { value: 12.5, currency: 'EUR' } }),
+      pointers: ['/amount/value'],
+    },
+    {
+      name: 'a negative "-1.00"',
+      body: () => valid({ amount: { value: '-1.00', currency: 'EUR' } }),
+      pointers: ['/amount/value'],
+    },
+    {
+      name: 'too many decimals "1.005" EUR',
+      body: () => valid({ amount: { value: '1.005', currency: 'EUR' } }),
+      pointers: ['/amount/value'],
+    },
     {
       name: 'an absurdly large amount',
       body: () => valid({ amount: { value: '1234567890123456789012', currency: 'EUR' } }),
       pointers: ['/amount/value'],
     },
-    { name: 'an amount that is a string', body: () => valid({ amount: '12.50' }), pointers: ['/amount'] },
-    { name: 'an unknown field in amount', body: () => valid({ amount: { value: '1.00', currency: 'EUR', cents: 100 } }), pointers: ['/amount/cents'] },
+    {
+      name: 'an amount that is a string',
+      body: () => valid({ amount: '12.50' }),
+      pointers: ['/amount'],
+    },
+    {
+      name: 'an unknown field in amount',
+      body: () => valid({ amount: { value: '1.00', currency: 'EUR', cents: 100 } }),
+      pointers: ['/amount/cents'],
+    },
     // Currencies
-    { name: 'USD in the EUR-only program', body: () => valid({ amount: { value: '12.50', currency: 'USD' } }), pointers: ['/amount/currency'] },
-    { name: 'a non-ISO currency "ZZZ"', body: () => valid({ amount: { value: '12.50', currency: 'ZZZ' } }), pointers: ['/amount/currency'] },
-    { name: 'a non-ISO currency "EURO"', body: () => valid({ amount: { value: '12.50', currency: 'EURO' } }), pointers: ['/amount/currency'] },
-    { name: 'a lower-case currency "eur"', body: () => valid({ amount: { value: '12.50', currency: 'eur' } }), pointers: ['/amount/currency'] },
+    {
+      name: 'USD in the EUR-only program',
+      body: () => valid({ amount: { value: '12.50', currency: 'USD' } }),
+      pointers: ['/amount/currency'],
+    },
+    {
+      name: 'a non-ISO currency "ZZZ"',
+      body: () => valid({ amount: { value: '12.50', currency: 'ZZZ' } }),
+      pointers: ['/amount/currency'],
+    },
+    {
+      name: 'a non-ISO currency "EURO"',
+      body: () => valid({ amount: { value: '12.50', currency: 'EURO' } }),
+      pointers: ['/amount/currency'],
+    },
+    {
+      name: 'a lower-case currency "eur"',
+      body: () => valid({ amount: { value: '12.50', currency: 'eur' } }),
+      pointers: ['/amount/currency'],
+    },
     // Event types
     { name: 'an unknown event type', body: () => valid({ type: 'donation' }), pointers: ['/type'] },
     { name: 'an empty event type', body: () => valid({ type: '' }), pointers: ['/type'] },
     // occurredAt
-    { name: 'occurredAt without an offset', body: () => valid({ occurredAt: '2026-03-02T11:00:00' }), pointers: ['/occurredAt'] },
-    { name: 'occurredAt as a date only', body: () => valid({ occurredAt: '2026-03-02' }), pointers: ['/occurredAt'] },
-    { name: 'occurredAt on 2026-02-30', body: () => valid({ occurredAt: '2026-02-30T10:00:00Z' }), pointers: ['/occurredAt'] },
-    { name: 'occurredAt at 24:00', body: () => valid({ occurredAt: '2026-03-01T24:00:00Z' }), pointers: ['/occurredAt'] },
-    { name: 'occurredAt as epoch milliseconds', body: () => valid({ occurredAt: nowMs }), pointers: ['/occurredAt'] },
+    {
+      name: 'occurredAt without an offset',
+      body: () => valid({ occurredAt: '2026-03-02T11:00:00' }),
+      pointers: ['/occurredAt'],
+    },
+    {
+      name: 'occurredAt as a date only',
+      body: () => valid({ occurredAt: '2026-03-02' }),
+      pointers: ['/occurredAt'],
+    },
+    {
+      name: 'occurredAt on 2026-02-30',
+      body: () => valid({ occurredAt: '2026-02-30T10:00:00Z' }),
+      pointers: ['/occurredAt'],
+    },
+    {
+      name: 'occurredAt at 24:00',
+      body: () => valid({ occurredAt: '2026-03-01T24:00:00Z' }),
+      pointers: ['/occurredAt'],
+    },
+    {
+      name: 'occurredAt as epoch milliseconds',
+      body: () => valid({ occurredAt: nowMs }),
+      pointers: ['/occurredAt'],
+    },
     {
       name: 'occurredAt more than 5 minutes in the future',
       body: () => valid({ occurredAt: iso(nowMs + minutes(5) + 1000) }),
@@ -182,18 +302,37 @@ describe('POST /v1/events refuses invalid events with a pointer to the field and
       pointers: ['/occurredAt'],
     },
     // Unknown fields and attributes
-    { name: 'an unknown top-level field', body: () => valid({ points: 1000 }), pointers: ['/points'] },
-    { name: 'attributes that are a string', body: () => valid({ attributes: 'electronics' }), pointers: ['/attributes'] },
-    { name: 'attributes that are an array', body: () => valid({ attributes: ['electronics'] }), pointers: ['/attributes'] },
+    {
+      name: 'an unknown top-level field',
+      body: () => valid({ points: 1000 }),
+      pointers: ['/points'],
+    },
+    {
+      name: 'attributes that are a string',
+      body: () => valid({ attributes: 'electronics' }),
+      pointers: ['/attributes'],
+    },
+    {
+      name: 'attributes that are an array',
+      body: () => valid({ attributes: ['electronics'] }),
+      pointers: ['/attributes'],
+    },
     {
       name: 'an attribute whose value is an object',
       body: () => valid({ attributes: { category: { name: 'electronics' } } }),
       pointers: ['/attributes/category'],
     },
-    { name: 'an attribute whose value is an array', body: () => valid({ attributes: { tags: ['a'] } }), pointers: ['/attributes/tags'] },
+    {
+      name: 'an attribute whose value is an array',
+      body: () => valid({ attributes: { tags: ['a'] } }),
+      pointers: ['/attributes/tags'],
+    },
     {
       name: 'more than 64 attributes',
-      body: () => valid({ attributes: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`a${i}`, i])) }),
+      body: () =>
+        valid({
+          attributes: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`a${i}`, i])),
+        }),
       pointers: ['/attributes'],
     },
     // Refunds
@@ -202,8 +341,16 @@ describe('POST /v1/events refuses invalid events with a pointer to the field and
       body: () => valid({ type: 'refund' }),
       pointers: ['/refundOf'],
     },
-    { name: 'refundOf on a purchase', body: () => valid({ refundOf: 'bad-input-1' }), pointers: ['/refundOf'] },
-    { name: 'a refundOf that is not an id', body: () => valid({ type: 'refund', refundOf: 'a:b' }), pointers: ['/refundOf'] },
+    {
+      name: 'refundOf on a purchase',
+      body: () => valid({ refundOf: 'bad-input-1' }),
+      pointers: ['/refundOf'],
+    },
+    {
+      name: 'a refundOf that is not an id',
+      body: () => valid({ type: 'refund', refundOf: 'a:b' }),
+      pointers: ['/refundOf'],
+    },
   ];
 
   it.each(cases)('$name', async ({ body, pointers }) => {
@@ -213,7 +360,14 @@ describe('POST /v1/events refuses invalid events with a pointer to the field and
 
   it('reports every invalid field of one event at once', async () => {
     const res = await writesNothing(() =>
-      post({ id: 'a:b', type: 'purchase', memberId: 'ok', occurredAt: 'yesterday', amount: { value: 1, currency: 'EUR' }, extra: true }),
+      post({
+        id: 'a:b',
+        type: 'purchase',
+        memberId: 'ok',
+        occurredAt: 'yesterday',
+        amount: { value: 1, currency: 'EUR' },
+        extra: true,
+      }),
     );
     expectInvalid(res, ['/id', '/occurredAt', '/amount/value', '/extra']);
   });
@@ -228,7 +382,10 @@ describe('POST /v1/events refuses invalid events with a pointer to the field and
 
   it('leaves the id of a refused event free: the corrected event is created, not a conflict', async () => {
     const event = valid();
-    expectInvalid(await writesNothing(() => post({ ...event, amount: { value: '12,50', currency: 'EUR' } })), ['/amount/value']);
+    expectInvalid(
+      await writesNothing(() => post({ ...event, amount: { value: '12,50', currency: 'EUR' } })),
+      ['/amount/value'],
+    );
     const res = await post(event);
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({ eventId: event.id, replayed: false });
@@ -253,14 +410,18 @@ describe('POST /v1/events refuses invalid events with a pointer to the field and
     expect(ledger.statusCode, ledger.body).toBe(200);
     const explain = await t.request('GET', `/v1/events/${'x'.repeat(128)}/explain`, token);
     expect(explain.statusCode, explain.body).toBe(200);
-    const put = await t.request('PUT', `/v1/members/${memberId}`, token, { attributes: { segment: 'long' } });
+    const put = await t.request('PUT', `/v1/members/${memberId}`, token, {
+      attributes: { segment: 'long' },
+    });
     expect(put.statusCode, put.body).toBe(200);
   });
 });
 
 describe('POST /v1/events refuses bodies it cannot read, writing nothing', () => {
   it('answers 400 malformed-request to malformed JSON', async () => {
-    const res = await writesNothing(() => postRaw('{"id": "m-1", "type": "purchase",', 'application/json'));
+    const res = await writesNothing(() =>
+      postRaw('{"id": "m-1", "type": "purchase",', 'application/json'),
+    );
     expectProblem(res, 400, 'malformed-request');
   });
 
@@ -275,8 +436,15 @@ describe('POST /v1/events refuses bodies it cannot read, writing nothing', () =>
   });
 
   it('answers 415 unsupported-media-type to a form-encoded body', async () => {
-    const form = new URLSearchParams({ id: 'form-1', type: 'purchase', memberId: 'form-member', occurredAt: AN_HOUR_AGO });
-    const res = await writesNothing(() => postRaw(form.toString(), 'application/x-www-form-urlencoded'));
+    const form = new URLSearchParams({
+      id: 'form-1',
+      type: 'purchase',
+      memberId: 'form-member',
+      occurredAt: AN_HOUR_AGO,
+    });
+    const res = await writesNothing(() =>
+      postRaw(form.toString(), 'application/x-www-form-urlencoded'),
+    );
     expectProblem(res, 415, 'unsupported-media-type');
   });
 
@@ -288,7 +456,9 @@ describe('POST /v1/events refuses bodies it cannot read, writing nothing', () =>
 
   it('answers 413 payload-too-large to a batch over 4 MiB', async () => {
     const note = 'x'.repeat(1000);
-    const events = Array.from({ length: 900 }, () => valid({ attributes: { a: note, b: note, c: note, d: note, e: note } }));
+    const events = Array.from({ length: 900 }, () =>
+      valid({ attributes: { a: note, b: note, c: note, d: note, e: note } }),
+    );
     const body = JSON.stringify({ events });
     expect(body.length).toBeGreaterThan(4 * 1024 * 1024);
     const res = await writesNothing(() => postRaw(body, 'application/json', '/v1/events:batch'));
@@ -298,7 +468,9 @@ describe('POST /v1/events refuses bodies it cannot read, writing nothing', () =>
 
 describe('refusals by the business rules (422) write nothing', () => {
   it('refuses a refund of an unknown event', async () => {
-    const res = await writesNothing(() => post(valid({ type: 'refund', refundOf: 'no-such-event' })));
+    const res = await writesNothing(() =>
+      post(valid({ type: 'refund', refundOf: 'no-such-event' })),
+    );
     const problem = expectProblem(res, 422, 'refund-of-unknown-event');
     expect(problem.errors?.map((e) => e.pointer)).toEqual(['/refundOf']);
   });
@@ -306,10 +478,24 @@ describe('refusals by the business rules (422) write nothing', () => {
   it('refuses a refund larger than what remains of the purchase', async () => {
     const original = valid({ memberId: 'refunder', amount: { value: '10.00', currency: 'EUR' } });
     expect((await post(original)).statusCode).toBe(201);
-    const first = await post(valid({ type: 'refund', memberId: 'refunder', refundOf: original.id, amount: { value: '6.00', currency: 'EUR' } }));
+    const first = await post(
+      valid({
+        type: 'refund',
+        memberId: 'refunder',
+        refundOf: original.id,
+        amount: { value: '6.00', currency: 'EUR' },
+      }),
+    );
     expect(first.statusCode, first.body).toBe(201);
     const res = await writesNothing(() =>
-      post(valid({ type: 'refund', memberId: 'refunder', refundOf: original.id, amount: { value: '4.01', currency: 'EUR' } })),
+      post(
+        valid({
+          type: 'refund',
+          memberId: 'refunder',
+          refundOf: original.id,
+          amount: { value: '4.01', currency: 'EUR' },
+        }),
+      ),
     );
     const problem = expectProblem(res, 422, 'refund-exceeds-remaining');
     expect(problem.errors?.map((e) => e.pointer)).toEqual(['/amount/value']);
@@ -318,17 +504,31 @@ describe('refusals by the business rules (422) write nothing', () => {
   it("refuses a refund of another member's purchase", async () => {
     const original = valid({ memberId: 'owner' });
     expect((await post(original)).statusCode).toBe(201);
-    const res = await writesNothing(() => post(valid({ type: 'refund', memberId: 'not-the-owner', refundOf: original.id })));
+    const res = await writesNothing(() =>
+      post(valid({ type: 'refund', memberId: 'not-the-owner', refundOf: original.id })),
+    );
     expectProblem(res, 422, 'refund-not-allowed');
   });
 
   it('refuses a refund of a refund', async () => {
     const original = valid({ memberId: 'double-refunder' });
     expect((await post(original)).statusCode).toBe(201);
-    const refund = valid({ type: 'refund', memberId: 'double-refunder', refundOf: original.id, amount: { value: '1.00', currency: 'EUR' } });
+    const refund = valid({
+      type: 'refund',
+      memberId: 'double-refunder',
+      refundOf: original.id,
+      amount: { value: '1.00', currency: 'EUR' },
+    });
     expect((await post(refund)).statusCode).toBe(201);
     const res = await writesNothing(() =>
-      post(valid({ type: 'refund', memberId: 'double-refunder', refundOf: refund.id, amount: { value: '1.00', currency: 'EUR' } })),
+      post(
+        valid({
+          type: 'refund',
+          memberId: 'double-refunder',
+          refundOf: refund.id,
+          amount: { value: '1.00', currency: 'EUR' },
+        }),
+      ),
     );
     expectProblem(res, 422, 'refund-not-allowed');
   });
@@ -339,7 +539,12 @@ describe('a program that does not create members from events', () => {
 
   beforeAll(async () => {
     const document = programTemplate('retail');
-    document.settings = { backdatingWindowDays: 90, negativeBalance: 'allow', ...document.settings, createMembersOnEvent: false };
+    document.settings = {
+      backdatingWindowDays: 90,
+      negativeBalance: 'allow',
+      ...document.settings,
+      createMembersOnEvent: false,
+    };
     closed = await t.program('members-only', document);
   });
 
@@ -350,19 +555,36 @@ describe('a program that does not create members from events', () => {
     expect(problem.errors?.map((e) => e.pointer)).toEqual(['/memberId']);
     expect((await t.request('GET', '/v1/members/newcomer', closed)).statusCode).toBe(404);
 
-    const created = await t.request('PUT', '/v1/members/newcomer', closed, { attributes: { segment: 'vip' } });
+    const created = await t.request('PUT', '/v1/members/newcomer', closed, {
+      attributes: { segment: 'vip' },
+    });
     expect(created.statusCode, created.body).toBe(201);
-    expect(created.json()).toMatchObject({ id: 'newcomer', attributes: { segment: 'vip' }, balance: { available: 0 } });
+    expect(created.json()).toMatchObject({
+      id: 'newcomer',
+      attributes: { segment: 'vip' },
+      balance: { available: 0 },
+    });
 
     const accepted = await post(event, '/v1/events', closed);
     expect(accepted.statusCode, accepted.body).toBe(201);
-    expect(accepted.json()).toMatchObject({ eventId: event.id, memberId: 'newcomer', pointsEarned: 37, replayed: false });
+    expect(accepted.json()).toMatchObject({
+      eventId: event.id,
+      memberId: 'newcomer',
+      pointsEarned: 37,
+      replayed: false,
+    });
   });
 
   it('refuses an unknown member inside a batch with a pointer to that item, and accepts the others', async () => {
-    expect((await t.request('PUT', '/v1/members/known', closed, { attributes: {} })).statusCode).toBe(201);
+    expect(
+      (await t.request('PUT', '/v1/members/known', closed, { attributes: {} })).statusCode,
+    ).toBe(201);
     const before = await counts();
-    const res = await post({ events: [valid({ memberId: 'known' }), valid({ memberId: 'stranger' })] }, '/v1/events:batch', closed);
+    const res = await post(
+      { events: [valid({ memberId: 'known' }), valid({ memberId: 'stranger' })] },
+      '/v1/events:batch',
+      closed,
+    );
     expect(res.statusCode, res.body).toBe(200);
     const { results } = res.json() as { results: { status: number; problem?: Problem }[] };
     expect(results.map((r) => r.status)).toEqual([201, 422]);
@@ -377,21 +599,45 @@ describe('a program that does not create members from events', () => {
 describe('PUT /v1/members/{id} refuses invalid bodies with a pointer and writes nothing', () => {
   const cases: { name: string; url?: string; body: unknown; pointers: string[] }[] = [
     { name: 'no attributes', body: {}, pointers: ['/attributes'] },
-    { name: 'attributes that are a string', body: { attributes: 'vip' }, pointers: ['/attributes'] },
-    { name: 'attributes that are an array', body: { attributes: ['vip'] }, pointers: ['/attributes'] },
+    {
+      name: 'attributes that are a string',
+      body: { attributes: 'vip' },
+      pointers: ['/attributes'],
+    },
+    {
+      name: 'attributes that are an array',
+      body: { attributes: ['vip'] },
+      pointers: ['/attributes'],
+    },
     { name: 'attributes that are null', body: { attributes: null }, pointers: ['/attributes'] },
-    { name: 'an unknown top-level field', body: { attributes: {}, balance: 1000 }, pointers: ['/balance'] },
+    {
+      name: 'an unknown top-level field',
+      body: { attributes: {}, balance: 1000 },
+      pointers: ['/balance'],
+    },
     {
       name: 'more than 64 attributes',
       body: { attributes: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`a${i}`, i])) },
       pointers: ['/attributes'],
     },
-    { name: 'a member id with a colon', url: '/v1/members/a:b', body: { attributes: {} }, pointers: ['/params/id'] },
-    { name: 'a member id of 129 characters', url: `/v1/members/${'m'.repeat(129)}`, body: { attributes: {} }, pointers: ['/params/id'] },
+    {
+      name: 'a member id with a colon',
+      url: '/v1/members/a:b',
+      body: { attributes: {} },
+      pointers: ['/params/id'],
+    },
+    {
+      name: 'a member id of 129 characters',
+      url: `/v1/members/${'m'.repeat(129)}`,
+      body: { attributes: {} },
+      pointers: ['/params/id'],
+    },
   ];
 
   it.each(cases)('$name', async ({ url, body, pointers }) => {
-    const res = await writesNothing(() => t.request('PUT', url ?? '/v1/members/profiled', token, body));
+    const res = await writesNothing(() =>
+      t.request('PUT', url ?? '/v1/members/profiled', token, body),
+    );
     expectInvalid(res, pointers);
   });
 
@@ -399,7 +645,9 @@ describe('PUT /v1/members/{id} refuses invalid bodies with a pointer and writes 
     ['longer than 64 characters', 'k'.repeat(65)],
     ['empty', ''],
   ])('refuses an attribute name %s, pointing into attributes', async (_name, key) => {
-    const res = await writesNothing(() => t.request('PUT', '/v1/members/bad-key', token, { attributes: { [key]: 1 } }));
+    const res = await writesNothing(() =>
+      t.request('PUT', '/v1/members/bad-key', token, { attributes: { [key]: 1 } }),
+    );
     const problem = expectProblem(res, 400, 'validation-failed');
     expect(problem.errors?.length).toBeGreaterThan(0);
     for (const error of problem.errors ?? []) expect(error.pointer).toMatch(/^\/attributes(\/|$)/);
@@ -418,7 +666,9 @@ describe('PUT /v1/members/{id} refuses invalid bodies with a pointer and writes 
   });
 
   it('creates the member from a valid body (the cases above differ from it in one way each)', async () => {
-    const res = await t.request('PUT', '/v1/members/profiled', token, { attributes: { segment: 'vip' } });
+    const res = await t.request('PUT', '/v1/members/profiled', token, {
+      attributes: { segment: 'vip' },
+    });
     expect(res.statusCode, res.body).toBe(201);
   });
 });
@@ -441,10 +691,13 @@ describe('POST /v1/events:batch validates each item on its own', () => {
       '/v1/events:batch',
     );
     expect(res.statusCode, res.body).toBe(200);
-    const { results } = res.json() as { results: { status: number; body?: { eventId: string }; problem?: Problem }[] };
+    const { results } = res.json() as {
+      results: { status: number; body?: { eventId: string }; problem?: Problem }[];
+    };
     expect(results.map((r) => r.status)).toEqual([201, 400, 400, 400, 400, 400]);
     expect(results[0]?.body?.eventId).toBe(good.id);
-    for (const r of results.slice(1)) expect(r.problem).toMatchObject({ type: '/problems/validation-failed', status: 400 });
+    for (const r of results.slice(1))
+      expect(r.problem).toMatchObject({ type: '/problems/validation-failed', status: 400 });
     const pointers = results.map((r) => (r.problem?.errors ?? []).map((e) => e.pointer).sort());
     expect(pointers[1]).toEqual(['/events/1/amount']);
     expect(pointers[2]).toEqual(['/events/2/amount/currency']);
@@ -469,10 +722,17 @@ describe('POST /v1/events:batch validates each item on its own', () => {
 
   it('refuses a batch without events, and one with an unknown field', async () => {
     expectInvalid(await writesNothing(() => post({}, '/v1/events:batch')), ['/events']);
-    expectInvalid(await writesNothing(() => post({ events: [valid()], dryRun: true }, '/v1/events:batch')), ['/dryRun']);
+    expectInvalid(
+      await writesNothing(() => post({ events: [valid()], dryRun: true }, '/v1/events:batch')),
+      ['/dryRun'],
+    );
   });
 
   it('answers 400 malformed-request to a malformed batch body', async () => {
-    expectProblem(await writesNothing(() => postRaw('{"events": [', 'application/json', '/v1/events:batch')), 400, 'malformed-request');
+    expectProblem(
+      await writesNothing(() => postRaw('{"events": [', 'application/json', '/v1/events:batch')),
+      400,
+      'malformed-request',
+    );
   });
 });

@@ -5,6 +5,7 @@
 // Real: database (on PostgreSQL, transactions truly overlap), HTTP stack, group commit,
 // rules, ledger. Faked: the clock only, held still.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { programTemplate } from '../src/rules/index.ts';
 import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
 
 interface EventAnswer {
@@ -202,6 +203,87 @@ describe('concurrent events', () => {
         [...firsts.values()].filter((a) => a.memberId === m),
         expected,
       );
+    }
+  });
+});
+
+describe('concurrent events that depend on each other', () => {
+  it('answers 201 to exactly one of two concurrent bodies with one id and 409 to the other', async () => {
+    const pairs = Array.from({ length: 20 }, (_, i) => {
+      const body = purchase(`conflict-${i % 5}`, '10.00', AT);
+      return [body, { ...body, amount: { value: '20.00', currency: 'EUR' } }];
+    });
+    const responses = await sendAll(pairs.flat());
+    const credited = new Map<string, number>();
+    for (const [i, pair] of pairs.entries()) {
+      const statuses = [responses[2 * i]?.statusCode, responses[2 * i + 1]?.statusCode];
+      expect([...statuses].sort()).toEqual([201, 409]);
+      const winner = responses[2 * i + statuses.indexOf(201)]?.json() as EventAnswer;
+      const loser = responses[2 * i + statuses.indexOf(409)]?.json() as Problem;
+      expect(loser).toMatchObject({ type: '/problems/idempotency-conflict', status: 409 });
+      expect(winner.pointsEarned).toBe(statuses[0] === 201 ? 10 : 20);
+      const m = pair[0]?.memberId as string;
+      credited.set(m, (credited.get(m) ?? 0) + winner.pointsEarned);
+    }
+    for (const [m, points] of credited) {
+      expect(await balance(m)).toEqual({ available: points, pending: 0, held: 0 });
+      expect(await ledger(m)).toHaveLength(4);
+    }
+  });
+
+  it('crosses into Silver exactly once under concurrency: the crossing event at Bronze, every later one at ×1.1', async () => {
+    const m = 'climber';
+    // 50 × 40.00 EUR: the 25th event in commit order reaches 1,000 and still earns 40; the
+    // 25 after it earn 44 each, whatever the order: 1,000 + 25 × 44 = 2,100.
+    const bodies = Array.from({ length: 50 }, () => purchase(m, '40.00', AT));
+    const responses = await sendAll(bodies);
+    expect(responses.map((r) => r.statusCode)).toEqual(bodies.map(() => 201));
+    const answers = responses.map((r) => r.json() as EventAnswer);
+    expectSerialChain(answers, 2100);
+    const inOrder = [...answers].sort((a, b) => a.balance.available - b.balance.available);
+    expect(inOrder.map((a) => a.pointsEarned)).toEqual([
+      ...Array.from({ length: 25 }, () => 40),
+      ...Array.from({ length: 25 }, () => 44),
+    ]);
+    expect(inOrder.map((a) => a.tier?.id)).toEqual([
+      ...Array.from({ length: 24 }, () => 'bronze'),
+      ...Array.from({ length: 26 }, () => 'silver'),
+    ]);
+    expect(await balance(m)).toEqual({ available: 2100, pending: 0, held: 0 });
+  });
+
+  it('never gives more than a per-member daily cap to concurrent events', async () => {
+    const document = programTemplate('retail');
+    document.eventTypes = {
+      ...document.eventTypes,
+      visit: { kind: 'custom', amount: 'forbidden' },
+    };
+    document.rules.push({
+      id: 'visit-bonus',
+      name: '30 points per store visit, at most 50 a day',
+      eventTypes: ['visit'],
+      effect: { type: 'bonus', points: 30 },
+      caps: { perMember: { points: 50, period: 'day' } },
+    });
+    const capped = await t.program('capped', document);
+    const visits = Array.from({ length: 20 }, (_, i) => ({
+      id: `visit-${i}`,
+      type: 'visit',
+      memberId: `visitor-${i % 2}`,
+      occurredAt: AT,
+    }));
+    const responses = await Promise.all(
+      visits.map((body) => t.request('POST', '/v1/events', capped, body)),
+    );
+    expect(responses.map((r) => r.statusCode)).toEqual(visits.map(() => 201));
+    for (const m of ['visitor-0', 'visitor-1']) {
+      const answers = responses.map((r) => r.json() as EventAnswer).filter((a) => a.memberId === m);
+      const inOrder = [...answers].sort(
+        (a, b) => a.balance.available - b.balance.available || b.pointsEarned - a.pointsEarned,
+      );
+      expect(inOrder.map((a) => a.pointsEarned)).toEqual([30, 20, 0, 0, 0, 0, 0, 0, 0, 0]);
+      const res = await t.request('GET', `/v1/members/${m}`, capped);
+      expect((res.json() as { balance: { available: number } }).balance.available).toBe(50);
     }
   });
 });

@@ -72,7 +72,11 @@ describe('the database enforces an append-only ledger', () => {
 
   /** A fingerprint of a table's whole content, to prove a refused statement changed nothing. */
   async function fingerprint(table: string): Promise<string> {
-    const { rows } = await sql<{ f: string | null }>`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS f FROM ${sql.table(table)} t`.execute(db());
+    const { rows } = await sql<{
+      f: string | null;
+    }>`SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS f FROM ${sql.table(table)} t`.execute(
+      db(),
+    );
     return `${rows[0]?.f}`;
   }
 
@@ -85,26 +89,36 @@ describe('the database enforces an append-only ledger', () => {
   ];
 
   it.each(tables)('UPDATE of $table raises and changes nothing', async ({ table, update }) => {
-    expect(await scalar(sql<{ v: bigint }>`SELECT count(*) AS v FROM ${sql.table(table)}`)).toBeGreaterThan(0n);
+    expect(
+      await scalar(sql<{ v: bigint }>`SELECT count(*) AS v FROM ${sql.table(table)}`),
+    ).toBeGreaterThan(0n);
     const before = await fingerprint(table);
-    await expect(sql.raw(`UPDATE ${table} SET ${update}`).execute(db())).rejects.toThrow(new RegExp(`${table} is append-only`));
+    await expect(sql.raw(`UPDATE ${table} SET ${update}`).execute(db())).rejects.toThrow(
+      new RegExp(`${table} is append-only`),
+    );
     expect(await fingerprint(table)).toBe(before);
   });
 
   it.each(tables)('DELETE from $table raises and deletes nothing', async ({ table }) => {
     const before = await fingerprint(table);
-    await expect(sql.raw(`DELETE FROM ${table}`).execute(db())).rejects.toThrow(new RegExp(`${table} is append-only`));
+    await expect(sql.raw(`DELETE FROM ${table}`).execute(db())).rejects.toThrow(
+      new RegExp(`${table} is append-only`),
+    );
     expect(await fingerprint(table)).toBe(before);
   });
 
   it.each(tables)('TRUNCATE of $table raises and removes nothing', async ({ table }) => {
     const before = await fingerprint(table);
-    await expect(sql.raw(`TRUNCATE ${table} CASCADE`).execute(db())).rejects.toThrow(/is append-only/);
+    await expect(sql.raw(`TRUNCATE ${table} CASCADE`).execute(db())).rejects.toThrow(
+      /is append-only/,
+    );
     expect(await fingerprint(table)).toBe(before);
   });
 
   async function entryOf(eventId: string): Promise<bigint> {
-    const { rows } = await sql<{ id: bigint }>`SELECT id FROM journal_entries WHERE event_id = ${eventId}`.execute(db());
+    const { rows } = await sql<{
+      id: bigint;
+    }>`SELECT id FROM journal_entries WHERE event_id = ${eventId}`.execute(db());
     expect(rows).toHaveLength(1);
     return (rows[0] as { id: bigint }).id;
   }
@@ -113,7 +127,9 @@ describe('the database enforces an append-only ledger', () => {
     const entry = await entryOf(purchaseId);
     const before = await fingerprint('postings');
     await expect(
-      sql`INSERT INTO postings (entry_id, program_id, member_id, account, amount) VALUES (${entry}, 'ledger', NULL, 'issued', 5)`.execute(db()),
+      sql`INSERT INTO postings (entry_id, program_id, member_id, account, amount) VALUES (${entry}, 'ledger', NULL, 'issued', 5)`.execute(
+        db(),
+      ),
     ).rejects.toThrow(/does not sum to zero/);
     expect(await fingerprint('postings')).toBe(before);
   });
@@ -124,7 +140,9 @@ describe('the database enforces an append-only ledger', () => {
     const before = await fingerprint('postings');
     await expect(
       sql`INSERT INTO postings (entry_id, program_id, member_id, account, amount) VALUES
-        (${purchaseEntry}, 'ledger', NULL, 'issued', 5), (${refundEntry}, 'ledger', NULL, 'adjustments', -5)`.execute(db()),
+        (${purchaseEntry}, 'ledger', NULL, 'issued', 5), (${refundEntry}, 'ledger', NULL, 'adjustments', -5)`.execute(
+        db(),
+      ),
     ).rejects.toThrow(/does not sum to zero/);
     expect(await fingerprint('postings')).toBe(before);
   });
@@ -136,12 +154,18 @@ describe('the database enforces an append-only ledger', () => {
       db()
         .transaction()
         .execute(async (trx) => {
-          const { rows } = await sql<{ id: bigint }>`INSERT INTO journal_entries (program_id, member_id, kind, effective_at)
+          const { rows } = await sql<{
+            id: bigint;
+          }>`INSERT INTO journal_entries (program_id, member_id, kind, effective_at)
             VALUES ('ledger', 'append-only-member', 'adjustment', now()) RETURNING id`.execute(trx);
           const entry = (rows[0] as { id: bigint }).id;
           await sql`INSERT INTO postings (entry_id, program_id, member_id, account, amount) VALUES
-            (${entry}, 'ledger', NULL, 'issued', 5), (${entry}, 'ledger', NULL, 'adjustments', -5)`.execute(trx);
-          const { rows: inserted } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM postings WHERE entry_id = ${entry}`.execute(trx);
+            (${entry}, 'ledger', NULL, 'issued', 5), (${entry}, 'ledger', NULL, 'adjustments', -5)`.execute(
+            trx,
+          );
+          const { rows: inserted } = await sql<{
+            n: bigint;
+          }>`SELECT count(*) AS n FROM postings WHERE entry_id = ${entry}`.execute(trx);
           expect(inserted[0]?.n).toBe(2n);
           throw rollback;
         }),
@@ -155,7 +179,14 @@ describe('the database enforces an append-only ledger', () => {
 // ---------------------------------------------------------------------------------------
 
 type Op =
-  | { kind: 'purchase'; member: number; cents: number; category: string | null; daysBack: number; minuteOfDay: number }
+  | {
+      kind: 'purchase';
+      member: number;
+      cents: number;
+      category: string | null;
+      daysBack: number;
+      minuteOfDay: number;
+    }
   | { kind: 'refund'; target: number; mode: 'partial' | 'rest' | 'exceed'; permille: number };
 
 const purchaseOp = fc.record({
@@ -174,7 +205,10 @@ const refundOp = fc.record({
 });
 // Purchases first so refunds have something to refer to, then a mix.
 const scenario = fc
-  .tuple(fc.array(purchaseOp, { minLength: 1, maxLength: 4 }), fc.array(fc.oneof(purchaseOp, refundOp, refundOp), { maxLength: 10 }))
+  .tuple(
+    fc.array(purchaseOp, { minLength: 1, maxLength: 4 }),
+    fc.array(fc.oneof(purchaseOp, refundOp, refundOp), { maxLength: 10 }),
+  )
   .map(([first, rest]) => [...first, ...rest] as Op[]);
 
 interface PurchaseState {
@@ -188,7 +222,12 @@ interface PurchaseState {
 
 interface EventResult {
   status: number;
-  body?: { eventId: string; memberId: string; pointsEarned: number; balance: { available: number } };
+  body?: {
+    eventId: string;
+    memberId: string;
+    pointsEarned: number;
+    balance: { available: number };
+  };
   problem?: { type: string };
 }
 
@@ -204,13 +243,24 @@ class Model {
   constructor(private readonly prefix: string) {}
 
   /** The body for `op`, and how to check its answer. */
-  plan(op: Op): { body: Record<string, unknown>; check: (result: EventResult) => void } | undefined {
+  plan(
+    op: Op,
+  ): { body: Record<string, unknown>; check: (result: EventResult) => void } | undefined {
     this.counter += 1;
     const id = `${this.prefix}e${this.counter}`;
     if (op.kind === 'purchase') {
       const memberId = `${this.prefix}m${op.member}`;
-      const day = new Date(Math.floor(NOW_MS / DAY_MS) * DAY_MS - op.daysBack * DAY_MS + op.minuteOfDay * 60_000);
-      const state: PurchaseState = { id, memberId, cents: op.cents, points: 0, refundedCents: 0, reversedPoints: 0 };
+      const day = new Date(
+        Math.floor(NOW_MS / DAY_MS) * DAY_MS - op.daysBack * DAY_MS + op.minuteOfDay * 60_000,
+      );
+      const state: PurchaseState = {
+        id,
+        memberId,
+        cents: op.cents,
+        points: 0,
+        refundedCents: 0,
+        reversedPoints: 0,
+      };
       this.pendingPurchases.push(state);
       return {
         body: {
@@ -234,13 +284,17 @@ class Model {
       };
     }
     // A refund refers to a purchase planned earlier (in a batch: earlier in the same batch).
-    const known = [...this.purchases, ...this.pendingPurchases.filter((p) => !this.purchases.includes(p))];
+    const known = [
+      ...this.purchases,
+      ...this.pendingPurchases.filter((p) => !this.purchases.includes(p)),
+    ];
     if (known.length === 0) return undefined;
     const target = known[op.target % known.length] as PurchaseState;
     const cents = (() => {
       const remaining = target.cents - target.refundedCents;
       if (op.mode === 'rest') return remaining;
-      if (op.mode === 'exceed') return remaining + 1 + Math.floor((op.permille * target.cents) / 1000);
+      if (op.mode === 'exceed')
+        return remaining + 1 + Math.floor((op.permille * target.cents) / 1000);
       return Math.floor((remaining * op.permille) / 1000);
     })();
     return {
@@ -264,13 +318,17 @@ class Model {
         const cumulative = target.refundedCents + cents;
         // Proportional to the refunded amount, rounded down on the running total, so that
         // refunds adding up to the whole purchase reverse exactly the points it earned.
-        const target_ = target.cents === 0 ? target.points : Math.floor((target.points * cumulative) / target.cents);
+        const target_ =
+          target.cents === 0
+            ? target.points
+            : Math.floor((target.points * cumulative) / target.cents);
         const expected = target_ - target.reversedPoints;
-        expect(-(result.body?.pointsEarned as number)).toBe(expected);
+        expect(result.body?.pointsEarned).toBe(0 - expected);
         target.refundedCents = cumulative;
         target.reversedPoints += expected;
         expect(target.reversedPoints).toBeLessThanOrEqual(target.points);
-        if (target.refundedCents === target.cents) expect(target.reversedPoints).toBe(target.points);
+        if (target.refundedCents === target.cents)
+          expect(target.reversedPoints).toBe(target.points);
         this.record(id, target.memberId, result.body?.pointsEarned as number, result);
       },
     };
@@ -296,8 +354,15 @@ async function ledgerOf(memberId: string, limit?: number): Promise<LedgerItem[]>
   const items: LedgerItem[] = [];
   let cursor: string | null = null;
   for (let pages = 0; pages < 1000; pages += 1) {
-    const query = new URLSearchParams({ ...(limit ? { limit: String(limit) } : {}), ...(cursor ? { cursor } : {}) }).toString();
-    const page = await t.request('GET', `/v1/members/${memberId}/ledger${query ? `?${query}` : ''}`, token);
+    const query = new URLSearchParams({
+      ...(limit ? { limit: String(limit) } : {}),
+      ...(cursor ? { cursor } : {}),
+    }).toString();
+    const page = await t.request(
+      'GET',
+      `/v1/members/${memberId}/ledger${query ? `?${query}` : ''}`,
+      token,
+    );
     expect(page.statusCode, page.body).toBe(200);
     const body = page.json() as { items: LedgerItem[]; nextCursor: string | null };
     if (limit) expect(body.items.length).toBeLessThanOrEqual(limit);
@@ -311,7 +376,9 @@ async function ledgerOf(memberId: string, limit?: number): Promise<LedgerItem[]>
 /** Everything that must hold after a run, read back through the API and the database. */
 async function checkLedger(model: Model): Promise<void> {
   expect(await verifyLedger(db())).toEqual([]);
-  expect(await scalar(sql<{ v: bigint }>`SELECT coalesce(sum(amount), 0)::bigint AS v FROM postings`)).toBe(0n);
+  expect(
+    await scalar(sql<{ v: bigint }>`SELECT coalesce(sum(amount), 0)::bigint AS v FROM postings`),
+  ).toBe(0n);
 
   for (const [memberId, balance] of model.balances) {
     const member = await t.request('GET', `/v1/members/${memberId}`, token);
@@ -319,7 +386,9 @@ async function checkLedger(model: Model): Promise<void> {
     expect((member.json() as { balance: { available: number } }).balance.available).toBe(balance);
 
     const items = await ledgerOf(memberId);
-    expect(items.filter((i) => i.account === 'available').reduce((sum, i) => sum + i.amount, 0)).toBe(balance);
+    expect(
+      items.filter((i) => i.account === 'available').reduce((sum, i) => sum + i.amount, 0),
+    ).toBe(balance);
 
     const stored = await scalar(
       sql<{ v: bigint }>`SELECT coalesce(sum(amount), 0)::bigint AS v FROM postings
@@ -341,7 +410,9 @@ async function checkLedger(model: Model): Promise<void> {
 
   if (model.refused.length > 0) {
     const { rows: stored } = await sql<{ id: string }>`
-      SELECT id FROM events WHERE program_id = 'ledger' AND id = ANY(${model.refused}::text[])`.execute(db());
+      SELECT id FROM events WHERE program_id = 'ledger' AND id = ANY(${model.refused}::text[])`.execute(
+      db(),
+    );
     expect(stored).toEqual([]);
   }
 
@@ -350,7 +421,9 @@ async function checkLedger(model: Model): Promise<void> {
   const { rows: reversals } = await sql<{ id: string; points: bigint; reversed: bigint }>`
     SELECT p.id, p.points, coalesce((SELECT -sum(r.points) FROM events r WHERE r.program_id = p.program_id AND r.refund_of = p.id), 0)::bigint
       AS reversed
-    FROM events p WHERE p.program_id = 'ledger' AND p.id = ANY(${purchaseIds}::text[])`.execute(db());
+    FROM events p WHERE p.program_id = 'ledger' AND p.id = ANY(${purchaseIds}::text[])`.execute(
+    db(),
+  );
   expect(reversals).toHaveLength(purchaseIds.length);
   for (const row of reversals) {
     expect(row.reversed).toBeGreaterThanOrEqual(0n);
@@ -374,7 +447,11 @@ describe('ledger invariants hold over random purchases and refunds', () => {
           if (!planned) continue;
           const res = await t.request('POST', '/v1/events', token, planned.body);
           const json = res.json() as Record<string, unknown>;
-          planned.check(res.statusCode < 300 ? { status: res.statusCode, body: json as EventResult['body'] } : { status: res.statusCode, problem: json as EventResult['problem'] });
+          planned.check(
+            res.statusCode < 300
+              ? { status: res.statusCode, body: json as EventResult['body'] }
+              : { status: res.statusCode, problem: json as EventResult['problem'] },
+          );
         }
         await checkLedger(model);
       }),
@@ -387,7 +464,9 @@ describe('ledger invariants hold over random purchases and refunds', () => {
       fc.asyncProperty(scenario, async (ops) => {
         const model = new Model(nextPrefix('batch'));
         const planned = ops.map((op) => model.plan(op)).filter((p) => p !== undefined);
-        const res = await t.request('POST', '/v1/events:batch', token, { events: planned.map((p) => p.body) });
+        const res = await t.request('POST', '/v1/events:batch', token, {
+          events: planned.map((p) => p.body),
+        });
         expect(res.statusCode, res.body).toBe(200);
         const { results } = res.json() as { results: EventResult[] };
         expect(results).toHaveLength(planned.length);
@@ -401,7 +480,13 @@ describe('ledger invariants hold over random purchases and refunds', () => {
   it('sent concurrently: purchases for a few members, and competing refunds of one purchase', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ member: fc.integer({ min: 0, max: 2 }), cents: fc.integer({ min: 0, max: 30_000 }) }), { minLength: 1, maxLength: 12 }),
+        fc.array(
+          fc.record({
+            member: fc.integer({ min: 0, max: 2 }),
+            cents: fc.integer({ min: 0, max: 30_000 }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
         fc.integer({ min: 100, max: 20_000 }),
         fc.integer({ min: 2, max: 6 }),
         async (purchases, refundCents, refundCount) => {
@@ -413,12 +498,17 @@ describe('ledger invariants hold over random purchases and refunds', () => {
             occurredAt: '2026-06-13T12:00:00Z',
             amount: { value: eur(p.cents), currency: 'EUR' },
           }));
-          const answers = await Promise.all(bodies.map((b) => t.request('POST', '/v1/events', token, b)));
+          const answers = await Promise.all(
+            bodies.map((b) => t.request('POST', '/v1/events', token, b)),
+          );
           const expected = new Map<string, number>();
           answers.forEach((res, i) => {
             expect(res.statusCode, res.body).toBe(201);
             const memberId = bodies[i]?.memberId as string;
-            expected.set(memberId, (expected.get(memberId) ?? 0) + (res.json() as { pointsEarned: number }).pointsEarned);
+            expected.set(
+              memberId,
+              (expected.get(memberId) ?? 0) + (res.json() as { pointsEarned: number }).pointsEarned,
+            );
           });
 
           // Refunds racing for one purchase: together they may not exceed it.
@@ -442,14 +532,24 @@ describe('ledger invariants hold over random purchases and refunds', () => {
           const accepted = refunds.filter((r) => r.statusCode === 201);
           for (const r of refunds) expect([201, 422], r.body).toContain(r.statusCode);
           expect(accepted).toHaveLength(2);
-          const reversed = -accepted.reduce((sum, r) => sum + (r.json() as { pointsEarned: number }).pointsEarned, 0);
+          const reversed =
+            0 -
+            accepted.reduce(
+              (sum, r) => sum + (r.json() as { pointsEarned: number }).pointsEarned,
+              0,
+            );
           expect(reversed).toBe(Math.floor((earned * refundCents * 2) / (refundCents * 2 + 1)));
-          expected.set(original.memberId, (expected.get(original.memberId) ?? 0) + earned - reversed);
+          expected.set(
+            original.memberId,
+            (expected.get(original.memberId) ?? 0) + earned - reversed,
+          );
 
           expect(await verifyLedger(db())).toEqual([]);
           for (const [memberId, balance] of expected) {
             const member = await t.request('GET', `/v1/members/${memberId}`, token);
-            expect((member.json() as { balance: { available: number } }).balance.available).toBe(balance);
+            expect((member.json() as { balance: { available: number } }).balance.available).toBe(
+              balance,
+            );
           }
         },
       ),

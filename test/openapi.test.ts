@@ -24,7 +24,10 @@ interface OpenApiDocument {
   paths: Record<string, Record<string, Operation>>;
   components?: {
     schemas?: Record<string, Record<string, unknown>>;
-    securitySchemes?: Record<string, { type: string; flows?: { clientCredentials?: { scopes: Record<string, string> } } }>;
+    securitySchemes?: Record<
+      string,
+      { type: string; flows?: { clientCredentials?: { scopes: Record<string, string> } } }
+    >;
   };
   'x-problem-codes'?: Record<string, { type: string; status: number; title: string }>;
 }
@@ -64,12 +67,16 @@ function operations(): { key: string; path: string; method: string; op: Operatio
 
 /** Whether a media type carries an example: its own, or its schema's (also through a $ref). */
 function hasExample(media: MediaType): boolean {
-  if (media.example !== undefined || (media.examples && Object.keys(media.examples).length > 0)) return true;
+  if (media.example !== undefined || (media.examples && Object.keys(media.examples).length > 0))
+    return true;
   let schema = media.schema;
   const ref = schema?.$ref;
-  if (typeof ref === 'string') schema = doc.components?.schemas?.[ref.replace('#/components/schemas/', '')];
+  if (typeof ref === 'string')
+    schema = doc.components?.schemas?.[ref.replace('#/components/schemas/', '')];
   if (!schema) return false;
-  return schema.example !== undefined || (Array.isArray(schema.examples) && schema.examples.length > 0);
+  return (
+    schema.example !== undefined || (Array.isArray(schema.examples) && schema.examples.length > 0)
+  );
 }
 
 /** A concrete URL for a templated path. */
@@ -110,7 +117,10 @@ describe('problem codes', () => {
   const codes = Object.keys(PROBLEMS) as (keyof typeof PROBLEMS)[];
 
   it.each(codes)('%s is documented under x-problem-codes with its status and title', (code) => {
-    expect(doc['x-problem-codes'], 'the document lists problem codes under x-problem-codes').toBeDefined();
+    expect(
+      doc['x-problem-codes'],
+      'the document lists problem codes under x-problem-codes',
+    ).toBeDefined();
     expect(doc['x-problem-codes']?.[code]).toMatchObject({
       type: `/problems/${code}`,
       status: PROBLEMS[code].status,
@@ -128,9 +138,17 @@ describe('problem codes', () => {
     expect(page.headers['content-type']).toMatch(/^text\/html\b/);
     expect(page.body).toContain(PROBLEMS[code].title);
 
-    const json = await t.app.inject({ method: 'GET', url: `/problems/${code}`, headers: { accept: 'application/json' } });
+    const json = await t.app.inject({
+      method: 'GET',
+      url: `/problems/${code}`,
+      headers: { accept: 'application/json' },
+    });
     expect(json.statusCode).toBe(200);
-    expect(json.json()).toMatchObject({ type: `/problems/${code}`, status: PROBLEMS[code].status, title: PROBLEMS[code].title });
+    expect(json.json()).toMatchObject({
+      type: `/problems/${code}`,
+      status: PROBLEMS[code].status,
+      title: PROBLEMS[code].title,
+    });
   });
 });
 
@@ -167,7 +185,8 @@ describe('examples', () => {
       for (const [status, response] of Object.entries(op.responses ?? {})) {
         if (Number(status) < 400) continue;
         const types = Object.keys(response.content ?? {});
-        if (!types.includes('application/problem+json')) wrong.push(`${key} ${status}: ${types.join(', ') || 'no content'}`);
+        if (!types.includes('application/problem+json'))
+          wrong.push(`${key} ${status}: ${types.join(', ') || 'no content'}`);
       }
     }
     expect(wrong, wrong.join('\n')).toEqual([]);
@@ -175,7 +194,8 @@ describe('examples', () => {
 });
 
 describe('security', () => {
-  const oauthScopes = () => Object.keys(doc.components?.securitySchemes?.oauth2?.flows?.clientCredentials?.scopes ?? {});
+  const oauthScopes = () =>
+    Object.keys(doc.components?.securitySchemes?.oauth2?.flows?.clientCredentials?.scopes ?? {});
 
   it('declares the OAuth2 client-credentials scheme with every scope', () => {
     expect(doc.components?.securitySchemes?.oauth2?.type).toBe('oauth2');
@@ -186,12 +206,14 @@ describe('security', () => {
     const wrong: string[] = [];
     for (const { key, op } of operations()) {
       if (PUBLIC_OPERATIONS.has(key)) {
-        if (!Array.isArray(op.security) || op.security.length !== 0) wrong.push(`${key}: public, but security is ${JSON.stringify(op.security)}`);
+        if (!Array.isArray(op.security) || op.security.length !== 0)
+          wrong.push(`${key}: public, but security is ${JSON.stringify(op.security)}`);
         continue;
       }
       const scopes = op.security?.flatMap((requirement) => requirement.oauth2 ?? []) ?? [];
       if (scopes.length === 0) wrong.push(`${key}: protected, but declares no oauth2 scope`);
-      for (const scope of scopes) if (!oauthScopes().includes(scope)) wrong.push(`${key}: unknown scope ${scope}`);
+      for (const scope of scopes)
+        if (!oauthScopes().includes(scope)) wrong.push(`${key}: unknown scope ${scope}`);
     }
     expect(wrong, wrong.join('\n')).toEqual([]);
   });
@@ -199,7 +221,16 @@ describe('security', () => {
   it('enforces what it declares: no token is 401, a token without the declared scope is 403', async () => {
     const clientId = 'openapi-client';
     const secret = 'openapi-client-secret-0123456789';
-    expect((await createClient(t.handle.db, { programId: 'openapi', clientId, secret, scopes: [...SCOPES] })).status).toBe('created');
+    expect(
+      (
+        await createClient(t.handle.db, {
+          programId: 'openapi',
+          clientId,
+          secret,
+          scopes: [...SCOPES],
+        })
+      ).status,
+    ).toBe('created');
     const checked: string[] = [];
     for (const { key, path, method, op } of operations()) {
       if (PUBLIC_OPERATIONS.has(key)) {
@@ -212,7 +243,12 @@ describe('security', () => {
       expect(anonymous.statusCode, `${key} without a token`).toBe(401);
       const others = SCOPES.filter((s) => !declared.includes(s));
       const token = await t.token(clientId, secret, others.join(' '));
-      const res = await t.request(method.toUpperCase(), concrete(path), token, method === 'get' ? undefined : {});
+      const res = await t.request(
+        method.toUpperCase(),
+        concrete(path),
+        token,
+        method === 'get' ? undefined : {},
+      );
       expect(res.statusCode, `${key} with every scope but ${declared.join(', ')}`).toBe(403);
       checked.push(key);
     }
@@ -226,7 +262,9 @@ describe('linting', () => {
     const { createConfig, lintFromString } = await import('@redocly/openapi-core');
     const config = await createConfig({ extends: ['recommended'] });
     const problems = await lintFromString({ source, absoluteRef: 'openapi.json', config });
-    const report = problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer ?? '?'}`);
+    const report = problems.map(
+      (p) => `${p.severity} ${p.ruleId}: ${p.message} at ${p.location[0]?.pointer ?? '?'}`,
+    );
     expect(report, report.join('\n')).toEqual([]);
   });
 });

@@ -329,6 +329,24 @@ describe('proportional reversal', () => {
     ]);
     expect((await getMember(token, 'batch')).balance.available).toBe(0);
   });
+
+  it('concurrent refunds of one purchase can never together exceed it', async () => {
+    t.clock.set(DEFAULT_NOW);
+    const original = purchase('racing', '100.00', WEEKDAY);
+    expect((await accepted(token, original)).pointsEarned).toBe(100);
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        send(token, refund('racing', original.id as string, '30.00', WEEKDAY)),
+      ),
+    );
+    const statuses = answers.map((r) => r.statusCode).sort();
+    expect(statuses).toEqual([201, 201, 201, 422, 422]);
+    for (const r of answers.filter((a) => a.statusCode === 422)) {
+      expect((r.json() as Problem).type).toBe('/problems/refund-exceeds-remaining');
+    }
+    expect((await getMember(token, 'racing')).balance.available).toBe(10);
+    expect((await explain(token, original.id as string)).refunds).toHaveLength(3);
+  });
 });
 
 describe('refused refunds write nothing', () => {

@@ -180,6 +180,29 @@ describe('upgrade in the event transaction (retail, points in the calendar year)
     ]);
   });
 
+  it('concurrent events of one member cross the threshold exactly once', async () => {
+    t.clock.set(DEFAULT_NOW);
+    const tok = await t.program('retail-race', 'retail');
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        t.request('POST', '/v1/events', tok, purchase('racer', '150.00', WEEKDAY)),
+      ),
+    );
+    expect(answers.map((r) => r.statusCode)).toEqual(Array.from({ length: 10 }, () => 201));
+    // Whatever the order: 7 purchases reach 1 050 points at Bronze (the 7th crosses), 3 earn 165.
+    const earned = answers.map((r) => (r.json() as EventAnswer).pointsEarned).sort();
+    expect(earned).toEqual([150, 150, 150, 150, 150, 150, 150, 165, 165, 165]);
+    const member = await getMember(tok, 'racer');
+    expect(member.balance.available).toBe(1545);
+    expect(member.tier?.id).toBe('silver');
+    const upgrades = (await tierChanges('retail-race', 'racer')).filter(
+      (c) => c.from_tier !== null,
+    );
+    expect(upgrades.map((c) => [c.from_tier, c.to_tier, c.metric_value])).toEqual([
+      ['bronze', 'silver', 1050n],
+    ]);
+  });
+
   it('a member can jump two levels at once, and the next event earns at the level reached', async () => {
     t.clock.set(DEFAULT_NOW);
     const tok = await t.program('retail-jump', 'retail');
@@ -483,9 +506,10 @@ describe('refunds and reevaluation together', () => {
     // Lifetime turnover drops from 10 100 to 10 050 EUR: the member is no better off than
     // before the refund, so the refund cannot make them Silver again.
     const tok2 = await freshToken('casino-refund-after-lapse');
-    const back = await accepted(tok2, {
-      ...refund('lapsed2', big.id as string, '50.00', '2026-07-16T09:00:00Z'),
-    });
+    const back = await accepted(
+      tok2,
+      refund('lapsed2', big.id as string, '50.00', '2026-07-16T09:00:00Z'),
+    );
     expect(back).toMatchObject({ pointsEarned: -50, tier: { id: 'bronze' } });
     expect((await getMember(tok2, 'lapsed2')).tier?.id).toBe('bronze');
     const changes = await tierChanges('casino-refund-after-lapse', 'lapsed2');

@@ -681,7 +681,7 @@ async function processRound(
     member.changed = true;
 
     // Tier: the event was evaluated at the tier the member had; a crossing applies from the
-    // next event. Events only lift a member; a refund can also lower one.
+    // next event. Events only lift a member; a refund only lowers one (it only lowers the metric).
     let tierTrace: Record<string, unknown> | null = null;
     if (tiers) {
       const value = tierValue(member.id);
@@ -689,7 +689,7 @@ async function processRound(
       const targetIndex = levelIndex(tiers, target.id);
       const currentIndex = levelIndex(tiers, member.tierId);
       const moves =
-        tierReason === 'refund' ? targetIndex !== currentIndex : targetIndex > currentIndex;
+        tierReason === 'refund' ? targetIndex < currentIndex : targetIndex > currentIndex;
       if (moves) {
         tierChanges.push({
           memberId: member.id,

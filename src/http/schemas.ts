@@ -287,7 +287,14 @@ export const PageQuery = Type.Object({
   cursor: Type.Optional(
     Type.String({ maxLength: 200, description: 'Opaque cursor from nextCursor' }),
   ),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  // Query strings are text; Ajv does not coerce here (bodies stay strict), so the digits
+  // are checked by pattern and converted by the route.
+  limit: Type.Optional(
+    Type.String({
+      pattern: '^(?:[1-9]|[1-9][0-9]|[1-4][0-9]{2}|500)$',
+      description: '1 to 500, default 50',
+    }),
+  ),
 });
 
 export const IdParam = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$' }) });

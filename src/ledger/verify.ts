@@ -50,6 +50,32 @@ const CHECKS: Check[] = [
       WHERE (${p}::text IS NULL OR e.program_id = ${p})
         AND NOT EXISTS (SELECT 1 FROM program_versions v WHERE v.program_id = e.program_id AND v.version = e.program_version)
       UNION ALL
+      SELECT 'posting ' || x.id || ' names journal entry ' || x.entry_id || ', which does not exist' FROM postings x
+      WHERE (${p}::text IS NULL OR x.program_id = ${p})
+        AND NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = x.entry_id AND e.program_id = x.program_id)
+      UNION ALL
+      SELECT 'posting ' || x.id || ' names lot ' || x.lot_id || ', which does not exist' FROM postings x
+      WHERE (${p}::text IS NULL OR x.program_id = ${p}) AND x.lot_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM lots l WHERE l.id = x.lot_id)
+      UNION ALL
+      SELECT 'lot ' || l.id || ' names journal entry ' || l.entry_id || ', which does not exist' FROM lots l
+      WHERE (${p}::text IS NULL OR l.program_id = ${p})
+        AND NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = l.entry_id AND e.program_id = l.program_id)
+      UNION ALL
+      SELECT 'journal entry ' || e.id || ' names event ' || e.event_id || ', which does not exist' FROM journal_entries e
+      WHERE (${p}::text IS NULL OR e.program_id = ${p}) AND e.event_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM events v WHERE v.program_id = e.program_id AND v.id = e.event_id)
+      UNION ALL
+      SELECT 'journal entry ' || e.id || ' corrects entry ' || e.corrects_entry_id || ', which does not exist'
+      FROM journal_entries e
+      WHERE (${p}::text IS NULL OR e.program_id = ${p}) AND e.corrects_entry_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM journal_entries c WHERE c.id = e.corrects_entry_id AND c.program_id = e.program_id)
+      UNION ALL
+      SELECT 'refund ' || r.program_id || '/' || r.id || ' refunds event ' || r.refund_of || ', which does not exist'
+      FROM events r
+      WHERE (${p}::text IS NULL OR r.program_id = ${p}) AND r.refund_of IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM events v WHERE v.program_id = r.program_id AND v.id = r.refund_of)
+      UNION ALL
       SELECT 'member ' || m.program_id || '/' || m.id || ' belongs to no program' FROM members m
       WHERE (${p}::text IS NULL OR m.program_id = ${p}) AND NOT EXISTS (SELECT 1 FROM programs x WHERE x.id = m.program_id)
       LIMIT ${VIOLATIONS_PER_CHECK_MAX}`,

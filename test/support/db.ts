@@ -17,7 +17,7 @@ export async function freshDatabase(): Promise<TestDatabase> {
   const databaseUrl = process.env.DATABASE_URL;
   if (databaseUrl) {
     const template = inject('templateDatabase');
-    const name = `patron_test_${randomBytes(6).toString('hex')}`;
+    const name = `${inject('testDatabasePrefix')}${randomBytes(6).toString('hex')}`;
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);

@@ -13,6 +13,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     templateDump: string;
     templateDatabase: string;
+    /** Prefix of this run's test databases, so parallel runs never drop each other's. */
+    testDatabasePrefix: string;
   }
 }
 
@@ -25,7 +27,9 @@ export function adminUrl(databaseUrl: string, database: string): string {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const databaseUrl = process.env.DATABASE_URL;
   if (databaseUrl) {
-    const template = `patron_tpl_${randomBytes(4).toString('hex')}`;
+    const run = randomBytes(4).toString('hex');
+    const template = `patron_tpl_${run}`;
+    const prefix = `patron_test_${run}_`;
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${template}`);
@@ -34,12 +38,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await handle.close();
     project.provide('templateDatabase', template);
     project.provide('templateDump', '');
+    project.provide('testDatabasePrefix', prefix);
     return async () => {
       // Test databases cloned from this template are dropped by their files; drop any a
       // crashed file left behind, then the template.
       const left = await admin.query<{ datname: string }>(
-        `SELECT datname FROM pg_database WHERE datname LIKE 'patron_test_%' OR datname = $1`,
-        [template],
+        `SELECT datname FROM pg_database WHERE starts_with(datname, $1) OR datname = $2`,
+        [prefix, template],
       );
       for (const row of left.rows)
         await admin.query(`DROP DATABASE IF EXISTS ${row.datname} WITH (FORCE)`);
@@ -60,6 +65,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await writeFile(dumpPath, Buffer.from(await dump.arrayBuffer()));
   project.provide('templateDump', dumpPath);
   project.provide('templateDatabase', '');
+  project.provide('testDatabasePrefix', '');
   return async () => {
     await rm(dir, { recursive: true, force: true });
   };

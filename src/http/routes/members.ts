@@ -114,7 +114,7 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
         programId,
         request.params.id,
         before,
-        request.query.limit ?? PAGE_SIZE_DEFAULT,
+        request.query.limit === undefined ? PAGE_SIZE_DEFAULT : Number(request.query.limit),
       );
       if (!page) return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
       return page;

@@ -67,8 +67,15 @@ export async function dumpEmbedded(dataDir: string | undefined, load?: Blob): Pr
   }
 }
 
-export function openPostgres(url: string, connectionsMax = POOL_CONNECTIONS_MAX): Db {
+export function openPostgres(
+  url: string,
+  connectionsMax = POOL_CONNECTIONS_MAX,
+  onIdleError?: (error: Error) => void,
+): Db {
   const pool = new pg.Pool({ connectionString: url, max: connectionsMax, types: pgTypes });
+  // An idle connection the server closes (a restart, an administrator, a dropped database)
+  // must not take the process down: the pool discards it and opens another when needed.
+  pool.on('error', (error) => onIdleError?.(error));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -138,28 +138,29 @@ async function processInTransaction(
   const program = await deps.programs.current(trx, programId);
   if (!program) return indexes.map((i) => [i, { status: 'unknown_program' }]);
 
-  const valid: { index: number; event: ValidEvent }[] = [];
-  for (const i of indexes) {
-    const p = parsed[i] as Extract<Parsed, { ok: true }>;
-    const checked = validateForProgram(p.event, program, now, (submissions[i] as Submission).at);
-    if (checked.ok) valid.push({ index: i, event: checked.event });
-    else results.push([i, { status: 'invalid', errors: checked.errors }]);
-  }
+  const items = indexes.map((i) => ({
+    index: i,
+    event: (parsed[i] as Extract<Parsed, { ok: true }>).event,
+  }));
 
-  // Replays: an id seen before with the same canonical body gets its stored answer.
+  // Replays first: an id seen before with the same canonical body gets its stored answer,
+  // even if today's program would no longer accept the event (its occurredAt has left the
+  // backdating window, its type was removed): the answer was given once and stays.
   const existing = new Map<string, { hash: string; response: EventResponse }>();
-  if (valid.length > 0) {
-    const rows = await sql<{ id: string; body_hash: string; response: EventResponse }>`
-      SELECT id, body_hash, response FROM events WHERE program_id = ${programId} AND id = ANY(${valid.map((v) => v.event.id)}::text[])`.execute(
-      trx,
-    );
-    for (const row of rows.rows)
-      existing.set(row.id, { hash: row.body_hash, response: row.response });
-  }
+  const rows = await sql<{ id: string; body_hash: string; response: EventResponse }>`
+    SELECT id, body_hash, response FROM events
+    WHERE program_id = ${programId} AND id = ANY(${items.map((v) => v.event.id)}::text[])`.execute(
+    trx,
+  );
+  for (const row of rows.rows)
+    existing.set(row.id, { hash: row.body_hash, response: row.response });
+
   const firstInBatch = new Map<string, number>();
   const duplicates: { index: number; of: number }[] = [];
   const fresh: { index: number; event: ValidEvent }[] = [];
-  for (const item of valid) {
+  const hashes = new Map(items.map((v) => [v.index, v.event.bodyHash]));
+  const invalid = new Map<number, EventOutcome>();
+  for (const item of items) {
     const stored = existing.get(item.event.id);
     if (stored) {
       results.push([
@@ -179,7 +180,18 @@ async function processInTransaction(
       continue;
     }
     firstInBatch.set(item.event.id, item.index);
-    fresh.push(item);
+    const checked = validateForProgram(
+      item.event,
+      program,
+      now,
+      (submissions[item.index] as Submission).at,
+    );
+    if (checked.ok) fresh.push({ index: item.index, event: checked.event });
+    else {
+      const outcome: EventOutcome = { status: 'invalid', errors: checked.errors };
+      invalid.set(item.index, outcome);
+      results.push([item.index, outcome]);
+    }
   }
 
   // Rounds: a refund of an event earlier in this batch waits for a round of its own.
@@ -209,9 +221,8 @@ async function processInTransaction(
   await flushRound();
   for (const [i, outcome] of outcomesByIndex) results.push([i, outcome]);
 
-  const hashes = new Map(valid.map((v) => [v.index, v.event.bodyHash]));
   for (const dup of duplicates) {
-    const first = outcomesByIndex.get(dup.of) as EventOutcome;
+    const first = (outcomesByIndex.get(dup.of) ?? invalid.get(dup.of)) as EventOutcome;
     const sameBody = hashes.get(dup.index) === hashes.get(dup.of);
     if (!sameBody) {
       results.push([
@@ -343,8 +354,9 @@ async function processRound(
       // order; a conflict leaves the existing row alone (no new row version).
       const created = await sql<{
         id: string;
-      }>`INSERT INTO members (program_id, id, tier_id, tier_since)
-          SELECT ${programId}, id, ${lowest?.id ?? null}::text, ${lowest ? now.toISOString() : null}::timestamptz
+      }>`INSERT INTO members (program_id, id, created_at, updated_at, tier_id, tier_since)
+          SELECT ${programId}, id, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz,
+            ${lowest?.id ?? null}::text, ${lowest ? now.toISOString() : null}::timestamptz
           FROM unnest(${createIds}::text[]) WITH ORDINALITY AS t(id, n) ORDER BY n
           ON CONFLICT (program_id, id) DO NOTHING RETURNING id`.execute(trx);
       for (const row of created.rows) inserted.add(row.id);

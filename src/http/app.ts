@@ -55,10 +55,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: BODY_BYTES_MAX,
     // Strict JSON: no type coercion in bodies, nothing silently dropped.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
-    routerOptions: { ignoreTrailingSlash: true },
+    // Ids may be 128 characters; the router's default limit on a path parameter is 100.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1024 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  await app.register(formbody);
+  // JSON everywhere; form bodies only at the token endpoint (RFC 6749), registered there.
+  app.removeContentTypeParser('text/plain');
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -180,7 +182,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   registerSystemRoutes(app, deps);
-  registerOAuthRoutes(app as unknown as FastifyInstance, deps.auth);
+  await app.register(async (oauth) => {
+    await oauth.register(formbody);
+    registerOAuthRoutes(oauth as unknown as FastifyInstance, deps.auth);
+  });
   registerEventRoutes(app, deps);
   registerMemberRoutes(app, deps);
   registerProgramRoutes(app, deps);

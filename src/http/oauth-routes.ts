@@ -28,6 +28,7 @@ const oauthErrorSchema = {
 } as const;
 
 const tokenRouteSchema = {
+  operationId: 'issueToken',
   tags: ['auth'],
   summary: 'Issue an access token (OAuth2 client credentials)',
   description:
@@ -90,6 +91,7 @@ const tokenRouteSchema = {
 };
 
 const jwksRouteSchema = {
+  operationId: 'getJwks',
   tags: ['auth'],
   summary: 'Public keys that verify access tokens (RFC 7517 JWK Set)',
   security: [],

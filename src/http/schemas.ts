@@ -234,6 +234,8 @@ export const MemberPutRequest = Type.Object(
   {
     attributes: Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Unknown(), {
       maxProperties: 64,
+      // TypeBox does not carry the key's limits into the JSON Schema; state them here.
+      propertyNames: { minLength: 1, maxLength: 64 },
       description: 'Profile attributes rules can test (member.attributes)',
     }),
   },
@@ -298,3 +300,35 @@ export const PageQuery = Type.Object({
 });
 
 export const IdParam = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$' }) });
+
+/** An error response: an RFC 9457 problem document, served as application/problem+json. */
+export function problemResponse(description: string) {
+  return {
+    description,
+    content: { 'application/problem+json': { schema: Type.Ref('Problem') } },
+  };
+}
+
+export const PROBLEM_TEXT = {
+  400: 'Invalid input: validation-failed (errors name each field) or malformed-request',
+  401: 'No token, or a bad or expired one: unauthorized',
+  403: 'The token lacks the scope: insufficient-scope',
+  404: 'Not found in your program: not-found',
+  409: 'The id was used with another body: idempotency-conflict',
+  413: 'The body is too large: payload-too-large',
+  415: 'Not JSON: unsupported-media-type',
+  422: 'Refused by the business rules: refund-of-unknown-event, refund-exceeds-remaining, refund-not-allowed, member-unknown',
+  503: 'Not ready or overloaded: service-unavailable',
+} as const;
+
+/** Error responses for the given statuses, for a route's `response` schema. */
+export function problems(
+  ...statuses: number[]
+): Record<number, ReturnType<typeof problemResponse>> {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      problemResponse(PROBLEM_TEXT[status as keyof typeof PROBLEM_TEXT] ?? 'Error'),
+    ]),
+  );
+}

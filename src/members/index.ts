@@ -107,10 +107,10 @@ export async function upsertMember(
     if (!program) return { status: 'unknown_program' as const };
     const lowest = program.document.tiers?.levels[0];
     const result = await sql<{ inserted: boolean }>`
-      INSERT INTO members (program_id, id, attributes, tier_id, tier_since)
-      VALUES (${programId}, ${memberId}, ${JSON.stringify(attributes)}::jsonb, ${lowest?.id ?? null}::text,
-        ${lowest ? now.toISOString() : null}::timestamptz)
-      ON CONFLICT (program_id, id) DO UPDATE SET attributes = excluded.attributes, updated_at = now()
+      INSERT INTO members (program_id, id, created_at, updated_at, attributes, tier_id, tier_since)
+      VALUES (${programId}, ${memberId}, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz,
+        ${JSON.stringify(attributes)}::jsonb, ${lowest?.id ?? null}::text, ${lowest ? now.toISOString() : null}::timestamptz)
+      ON CONFLICT (program_id, id) DO UPDATE SET attributes = excluded.attributes, updated_at = excluded.updated_at
       RETURNING (xmax = 0) AS inserted`.execute(trx);
     const inserted = result.rows[0]?.inserted === true;
     if (inserted && lowest) {

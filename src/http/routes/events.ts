@@ -13,15 +13,23 @@ import {
   type AppDeps,
 } from '../app.ts';
 import { problem, sendProblem, type ProblemDocument } from '../problems.ts';
-import { BatchRequest, BatchResponse, EventRequest, EventResponse, IdParam } from '../schemas.ts';
+import {
+  BatchRequest,
+  BatchResponse,
+  EventRequest,
+  EventResponse,
+  IdParam,
+  problemResponse,
+  PROBLEM_TEXT,
+} from '../schemas.ts';
 
 const errorResponses = {
-  400: Type.Ref('Problem'),
-  401: Type.Ref('Problem'),
-  403: Type.Ref('Problem'),
-  409: Type.Ref('Problem'),
-  413: Type.Ref('Problem'),
-  422: Type.Ref('Problem'),
+  400: problemResponse(PROBLEM_TEXT[400]),
+  401: problemResponse(PROBLEM_TEXT[401]),
+  403: problemResponse(PROBLEM_TEXT[403]),
+  409: problemResponse(PROBLEM_TEXT[409]),
+  413: problemResponse(PROBLEM_TEXT[413]),
+  422: problemResponse(PROBLEM_TEXT[422]),
 };
 
 /** Maps a domain outcome to an HTTP status and body (problem documents for failures). */
@@ -68,6 +76,7 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
       attachValidation: true,
       schema: {
         tags: ['events'],
+        operationId: 'createEvent',
         summary: 'Ingest one event (idempotent by id)',
         description:
           '201 the first time, 200 with `replayed: true` when the same id comes again with the same body, 409 with another body. A refund is `type: "refund"` with `refundOf` and an amount; its pointsEarned is negative.',
@@ -103,6 +112,7 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
       bodyLimit: BATCH_BODY_BYTES_MAX,
       schema: {
         tags: ['events'],
+        operationId: 'createEventsBatch',
         summary: 'Ingest 1 to 1,000 events in one request',
         description:
           'Answers 200 with one result per event, in order: the status and body (or problem) the event would have had on its own. One bad event fails only itself.',
@@ -110,10 +120,10 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
         body: BatchRequest,
         response: {
           200: BatchResponse,
-          400: Type.Ref('Problem'),
-          401: Type.Ref('Problem'),
-          403: Type.Ref('Problem'),
-          413: Type.Ref('Problem'),
+          400: problemResponse(PROBLEM_TEXT[400]),
+          401: problemResponse(PROBLEM_TEXT[401]),
+          403: problemResponse(PROBLEM_TEXT[403]),
+          413: problemResponse(PROBLEM_TEXT[413]),
         },
       },
     },
@@ -145,6 +155,7 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
       config: { scope: 'events:read' },
       schema: {
         tags: ['events'],
+        operationId: 'explainEvent',
         summary: 'Why an event earned what it did',
         description:
           'The program version, each rule (fired or not, why not, its contribution), multipliers, rounding, the tier decision, and the postings — as recorded when the event was processed.',
@@ -194,9 +205,9 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
               ],
             },
           ),
-          401: Type.Ref('Problem'),
-          403: Type.Ref('Problem'),
-          404: Type.Ref('Problem'),
+          401: problemResponse(PROBLEM_TEXT[401]),
+          403: problemResponse(PROBLEM_TEXT[403]),
+          404: problemResponse(PROBLEM_TEXT[404]),
         },
       },
     },

@@ -8,13 +8,21 @@ import {
 } from '../../members/index.ts';
 import { principalOf, type App, type AppDeps } from '../app.ts';
 import { problem, sendProblem } from '../problems.ts';
-import { IdParam, LedgerPage, MemberPutRequest, MemberResponse, PageQuery } from '../schemas.ts';
+import {
+  IdParam,
+  LedgerPage,
+  MemberPutRequest,
+  MemberResponse,
+  PageQuery,
+  problemResponse,
+  PROBLEM_TEXT,
+} from '../schemas.ts';
 
 const errors = {
-  400: Type.Ref('Problem'),
-  401: Type.Ref('Problem'),
-  403: Type.Ref('Problem'),
-  404: Type.Ref('Problem'),
+  400: problemResponse(PROBLEM_TEXT[400]),
+  401: problemResponse(PROBLEM_TEXT[401]),
+  403: problemResponse(PROBLEM_TEXT[403]),
+  404: problemResponse(PROBLEM_TEXT[404]),
 };
 
 export function registerMemberRoutes(app: App, deps: AppDeps): void {
@@ -24,6 +32,7 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
       config: { scope: 'members:read' },
       schema: {
         tags: ['members'],
+        operationId: 'getMember',
         summary: 'Balance, tier and progress of a member',
         security: [{ oauth2: ['members:read'] }],
         params: IdParam,
@@ -51,6 +60,7 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
       config: { scope: 'members:write' },
       schema: {
         tags: ['members'],
+        operationId: 'putMember',
         summary: 'Create a member or replace its attributes',
         security: [{ oauth2: ['members:write'] }],
         params: IdParam,
@@ -90,6 +100,7 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
       config: { scope: 'members:read' },
       schema: {
         tags: ['members'],
+        operationId: 'listMemberLedger',
         summary: "The member's postings, newest first",
         security: [{ oauth2: ['members:read'] }],
         params: IdParam,

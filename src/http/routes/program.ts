@@ -4,19 +4,37 @@ import {
   readProgramVersion,
   type ProgramVersionView,
 } from '../../programs/index.ts';
-import { ProgramDocumentSchema } from '../../rules/index.ts';
+import { ProgramDocumentSchema, RETAIL_EXAMPLE } from '../../rules/index.ts';
 import { describeCount, principalOf, type App, type AppDeps } from '../app.ts';
 import { problem, sendProblem } from '../problems.ts';
+import { problemResponse, PROBLEM_TEXT } from '../schemas.ts';
 
-const ProgramVersion = Type.Object({
-  programId: Type.String(),
-  version: Type.Integer(),
-  createdAt: Type.String({ format: 'date-time' }),
-  createdBy: Type.String(),
-  document: ProgramDocumentSchema,
-});
+const ProgramVersion = Type.Object(
+  {
+    programId: Type.String(),
+    version: Type.Integer(),
+    createdAt: Type.String({ format: 'date-time' }),
+    createdBy: Type.String(),
+    document: ProgramDocumentSchema,
+  },
+  {
+    examples: [
+      {
+        programId: 'demo',
+        version: 3,
+        createdAt: '2026-11-21T09:00:00.000Z',
+        createdBy: 'client:demo',
+        document: RETAIL_EXAMPLE,
+      },
+    ],
+  },
+);
 
-const errors = { 401: Type.Ref('Problem'), 403: Type.Ref('Problem'), 404: Type.Ref('Problem') };
+const errors = {
+  401: problemResponse(PROBLEM_TEXT[401]),
+  403: problemResponse(PROBLEM_TEXT[403]),
+  404: problemResponse(PROBLEM_TEXT[404]),
+};
 
 function view(v: ProgramVersionView) {
   return {
@@ -35,6 +53,7 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
       config: { scope: 'program:read' },
       schema: {
         tags: ['program'],
+        operationId: 'getProgram',
         summary: 'The program document in force',
         security: [{ oauth2: ['program:read'] }],
         response: { 200: ProgramVersion, ...errors },
@@ -59,12 +78,13 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
       attachValidation: true,
       schema: {
         tags: ['program'],
+        operationId: 'putProgram',
         summary: 'Validate a new document and publish it as the next version',
         description:
           'Publishes at once as the next immutable version; events evaluate against exactly one version, named in their answer.',
         security: [{ oauth2: ['program:write'] }],
         body: ProgramDocumentSchema,
-        response: { 200: ProgramVersion, 400: Type.Ref('Problem'), ...errors },
+        response: { 200: ProgramVersion, 400: problemResponse(PROBLEM_TEXT[400]), ...errors },
       },
     },
     async (request, reply) => {
@@ -94,10 +114,11 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
       config: { scope: 'program:read' },
       schema: {
         tags: ['program'],
+        operationId: 'getProgramVersion',
         summary: 'An earlier (immutable) version of the program document',
         security: [{ oauth2: ['program:read'] }],
         params: Type.Object({ version: Type.String({ pattern: '^[1-9][0-9]{0,8}$' }) }),
-        response: { 200: ProgramVersion, 400: Type.Ref('Problem'), ...errors },
+        response: { 200: ProgramVersion, 400: problemResponse(PROBLEM_TEXT[400]), ...errors },
       },
     },
     async (request, reply) => {

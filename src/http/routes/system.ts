@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { migrationsDone } from '../../db/migrate.ts';
 import type { App, AppDeps } from '../app.ts';
 import { PROBLEMS, problem, problemPage, sendProblem, type ProblemCode } from '../problems.ts';
-import { Problem } from '../schemas.ts';
+import { Problem, problemResponse, PROBLEM_TEXT } from '../schemas.ts';
 
 export function registerSystemRoutes(app: App, deps: AppDeps): void {
   app.addSchema(Problem);
@@ -13,6 +13,7 @@ export function registerSystemRoutes(app: App, deps: AppDeps): void {
     {
       schema: {
         tags: ['system'],
+        operationId: 'getHealth',
         summary: 'The process is up',
         security: [],
         response: {
@@ -28,11 +29,12 @@ export function registerSystemRoutes(app: App, deps: AppDeps): void {
     {
       schema: {
         tags: ['system'],
+        operationId: 'getReady',
         summary: 'The database is reachable and migrated',
         security: [],
         response: {
           200: Type.Object({ status: Type.Literal('ready') }, { examples: [{ status: 'ready' }] }),
-          503: Type.Ref('Problem'),
+          503: problemResponse(PROBLEM_TEXT[503]),
         },
       },
     },
@@ -59,9 +61,45 @@ export function registerSystemRoutes(app: App, deps: AppDeps): void {
     {
       schema: {
         tags: ['system'],
+        operationId: 'getProblem',
         summary: 'Explains an error code',
         security: [],
         params: Type.Object({ code: Type.String({ maxLength: 64 }) }),
+        response: {
+          200: {
+            description:
+              'The page explaining the code (HTML), or its registry entry with Accept: application/json',
+            content: {
+              'application/json': {
+                schema: Type.Object(
+                  {
+                    type: Type.String(),
+                    code: Type.String(),
+                    status: Type.Integer(),
+                    title: Type.String(),
+                    description: Type.String(),
+                  },
+                  {
+                    examples: [
+                      {
+                        type: '/problems/insufficient-scope',
+                        code: 'insufficient-scope',
+                        status: 403,
+                        title: 'The token lacks a scope this operation needs',
+                        description:
+                          'Request a token with the scope named in `detail`; the client must hold it.',
+                      },
+                    ],
+                  },
+                ),
+              },
+              'text/html': {
+                schema: Type.String({ examples: ['<!doctype html><html>…</html>'] }),
+              },
+            },
+          },
+          404: problemResponse(PROBLEM_TEXT[404]),
+        },
       },
     },
     async (request, reply) => {

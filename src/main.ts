@@ -32,7 +32,11 @@ async function main(): Promise<void> {
 
   // One issuer for every process and port, so any process accepts any process's tokens.
   const issuer = 'urn:patron';
-  const { app, events } = await createServer({
+  const {
+    app,
+    events,
+    stop: stopServer,
+  } = await createServer({
     handle,
     issuer,
     tokenTtlSeconds: config.tokenTtlSeconds,
@@ -57,6 +61,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down: finishing requests in flight');
     await app.close();
     await events.drain();
+    await stopServer();
     await handle.close();
     process.exit(0);
   };

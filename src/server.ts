@@ -5,6 +5,8 @@ import { AuthService, ensureSigningKey } from './auth/index.ts';
 import type { Db } from './db/connect.ts';
 import { GroupCommitter } from './events/index.ts';
 import { buildApp, type App } from './http/app.ts';
+import { MemberViewCache } from './members/cache.ts';
+import { listenForInvalidations } from './members/listener.ts';
 import { ProgramCache } from './programs/index.ts';
 
 const PACKAGE_VERSION = (
@@ -28,9 +30,15 @@ export interface ServerOptions {
   now?: () => Date;
 }
 
-export async function createServer(
-  options: ServerOptions,
-): Promise<{ app: App; events: GroupCommitter; auth: AuthService }> {
+export interface Server {
+  app: App;
+  events: GroupCommitter;
+  auth: AuthService;
+  /** Stops what the server started besides HTTP (the invalidation listener). */
+  stop(): Promise<void>;
+}
+
+export async function createServer(options: ServerOptions): Promise<Server> {
   const now = options.now ?? (() => new Date());
   await ensureSigningKey(options.handle.db);
   const auth = new AuthService({
@@ -41,8 +49,18 @@ export async function createServer(
     now,
   });
   const programs = new ProgramCache();
+  const members = new MemberViewCache(options.handle.kind === 'embedded');
+  // On PostgreSQL other processes write too: their changes arrive by LISTEN/NOTIFY.
+  const listener = options.handle.url
+    ? listenForInvalidations(options.handle.url, members, programs, (error) =>
+        options.logger
+          ? options.logger.warn({ err: error }, 'cache invalidation listener')
+          : undefined,
+      )
+    : undefined;
+  await listener?.ready;
   const events = new GroupCommitter(
-    { db: options.handle.db, programs, now },
+    { db: options.handle.db, programs, now, members },
     {
       batchSizeMax: GROUP_BATCH_SIZE_MAX,
       transactionsMax: options.handle.kind === 'postgres' ? GROUP_TRANSACTIONS_MAX_POSTGRES : 1,
@@ -52,11 +70,20 @@ export async function createServer(
   const app = await buildApp({
     handle: options.handle,
     programs,
+    members,
     auth,
     events,
     now,
     logger: options.logger ?? false,
     version: PACKAGE_VERSION,
   });
-  return { app, events, auth };
+  return {
+    app,
+    events,
+    auth,
+    /** Stops what the server started besides HTTP (the invalidation listener). */
+    stop: async () => {
+      await listener?.close();
+    },
+  };
 }

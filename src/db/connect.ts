@@ -10,6 +10,8 @@ export type DatabaseKind = 'embedded' | 'postgres';
 export interface Db {
   db: Kysely<Database>;
   kind: DatabaseKind;
+  /** The server's connection string (PostgreSQL only): for connections outside the pool. */
+  url?: string;
   /** Runs a multi-statement SQL script (a migration) in one transaction. */
   runScript(script: string): Promise<void>;
   close(): Promise<void>;
@@ -80,6 +82,7 @@ export function openPostgres(
   return {
     db,
     kind: 'postgres',
+    url,
     runScript: async (script) => {
       const client = await pool.connect();
       try {

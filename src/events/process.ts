@@ -13,6 +13,11 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { LedgerBatch, openLots, type LotRow } from '../ledger/index.ts';
 import { formatAmount } from '../money/index.ts';
+import {
+  invalidationPayloads,
+  INVALIDATION_CHANNEL,
+  type MemberViewCache,
+} from '../members/cache.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { localTime, type CompiledProgram } from '../rules/index.ts';
 import {
@@ -59,6 +64,8 @@ export interface EventDeps {
   db: Kysely<Database>;
   programs: ProgramCache;
   now: () => Date;
+  /** Member views to evict once a transaction that changed those members has committed. */
+  members: MemberViewCache;
 }
 
 export interface Submission {
@@ -83,10 +90,15 @@ export async function processEvents(
   const pendingIndexes = parsed.flatMap((p, i) => (p.ok ? [i] : []));
   if (pendingIndexes.length === 0) return outcomes as EventOutcome[];
 
-  const run = (indexes: number[]) =>
-    deps.db
+  const run = async (indexes: number[]) => {
+    const results = await deps.db
       .transaction()
       .execute((trx) => processInTransaction(deps, trx, programId, submissions, parsed, indexes));
+    // After the commit: no read can cache a view older than what was just written.
+    const changed = results.flatMap(([, o]) => (o.status === 'created' ? [o.body.memberId] : []));
+    deps.members.invalidate(programId, changed);
+    return results;
+  };
 
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -754,7 +766,6 @@ async function processRound(
   }
 
   if (stored.length > 0) {
-    const s = stored;
     // One JSON parameter rather than arrays of JSON strings: the nested documents travel
     // without a second layer of escaping, which halves the cost of this statement.
     const rows = stored.map((x) => ({
@@ -803,6 +814,16 @@ async function processRound(
     );
   }
   await recordTierChanges(trx, programId, tierChanges);
+  if (changed.length > 0) {
+    // Other processes evict these members' cached views when this transaction commits.
+    const payloads = invalidationPayloads(
+      programId,
+      changed.map((m) => m.id),
+    );
+    await sql`SELECT pg_notify(${INVALIDATION_CHANNEL}, payload) FROM unnest(${payloads}::text[]) AS payload`.execute(
+      trx,
+    );
+  }
   return out;
 }
 

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { SCOPES, type AuthService, type Principal } from '../auth/index.ts';
 import type { Db } from '../db/connect.ts';
 import type { GroupCommitter } from '../events/index.ts';
+import type { MemberViewCache } from '../members/cache.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { registerOAuthRoutes } from './oauth-routes.ts';
 import { PROBLEMS, problem, sendProblem, type FieldError } from './problems.ts';
@@ -23,6 +24,7 @@ export const BATCH_BODY_BYTES_MAX = 4 * 1024 * 1024;
 export interface AppDeps {
   handle: Db;
   programs: ProgramCache;
+  members: MemberViewCache;
   auth: AuthService;
   events: GroupCommitter;
   now: () => Date;

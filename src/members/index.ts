@@ -2,12 +2,12 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { ProgramCache } from '../programs/index.ts';
+import { INVALIDATION_CHANNEL, type MemberViewCache } from './cache.ts';
 import { localTime } from '../rules/index.ts';
 import {
   metricNames,
   progressToward,
   windowDays,
-  windowSums,
   type TierProgress,
 } from '../tiers/index.ts';
 
@@ -30,18 +30,22 @@ export async function getMember(
   programId: string,
   memberId: string,
   now: Date,
+  cache?: MemberViewCache,
 ): Promise<MemberView | undefined> {
-  // One round trip: the member, its tier metric over the window of the program version
-  // this process last saw, and the version in force (a newer one means one more query).
+  // From the hot cache when it holds this member for the version in force and today;
+  // otherwise one round trip: the member, its tier metric over the window of the program
+  // version this process last saw, and the version in force (a newer one means one more).
   let program = programs.lastSeen(programId) ?? (await programs.current(db, programId));
   if (!program) return undefined;
+  const day = localTime(now, program.document.timeZone).date;
+  const cached = cache?.get(programId, memberId, program.version, day);
+  if (cached) return cached;
   for (;;) {
+    const token = cache?.generation(programId, memberId);
     const tiers = program.document.tiers;
     const base = program.document.currencies[0] as string;
     const metrics = tiers ? metricNames(tiers, base) : [];
-    const range = tiers
-      ? windowDays(tiers.window, localTime(now, program.document.timeZone).date)
-      : { from: null, to: null };
+    const range = tiers ? windowDays(tiers.window, day) : { from: null, to: null };
     const result = await sql<{
       id: string;
       created_at: Date;
@@ -69,7 +73,7 @@ export async function getMember(
       continue;
     }
     const level = tiers?.levels.find((l) => l.id === row.tier_id);
-    return {
+    const view: MemberView = {
       id: row.id,
       createdAt: row.created_at.toISOString(),
       attributes: row.attributes ?? {},
@@ -88,6 +92,8 @@ export async function getMember(
             },
       progress: tiers ? progressToward(tiers, base, row.tier_id, row.tier_value ?? 0n) : null,
     };
+    if (cache && token) cache.set(programId, memberId, token, program.version, day, view);
+    return view;
   }
 }
 
@@ -101,8 +107,9 @@ export async function upsertMember(
   memberId: string,
   attributes: Record<string, unknown>,
   now: Date,
+  cache?: MemberViewCache,
 ): Promise<UpsertOutcome> {
-  return db.transaction().execute(async (trx) => {
+  const outcome = await db.transaction().execute(async (trx) => {
     const program = await programs.current(trx, programId);
     if (!program) return { status: 'unknown_program' as const };
     const lowest = program.document.tiers?.levels[0];
@@ -113,6 +120,9 @@ export async function upsertMember(
       ON CONFLICT (program_id, id) DO UPDATE SET attributes = excluded.attributes, updated_at = excluded.updated_at
       RETURNING (xmax = 0) AS inserted`.execute(trx);
     const inserted = result.rows[0]?.inserted === true;
+    await sql`SELECT pg_notify(${INVALIDATION_CHANNEL}, ${JSON.stringify({ p: programId, m: [memberId] })})`.execute(
+      trx,
+    );
     if (inserted && lowest) {
       await trx
         .insertInto('tier_changes')
@@ -131,6 +141,9 @@ export async function upsertMember(
     }
     return { status: inserted ? ('created' as const) : ('updated' as const) };
   });
+  // Evicted after the commit, so no read can cache what this write replaced.
+  cache?.invalidate(programId, [memberId]);
+  return outcome;
 }
 
 export interface LedgerItem {

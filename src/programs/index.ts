@@ -4,6 +4,7 @@
 // compiled once per process and cached.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { INVALIDATION_CHANNEL } from '../members/cache.ts';
 import {
   compileProgram,
   validateProgramDocument,
@@ -65,6 +66,11 @@ export class ProgramCache {
    */
   lastSeen(programId: string): CompiledProgram | undefined {
     return this.latest.get(programId);
+  }
+
+  /** Another process published: the next read asks the database which version is in force. */
+  forgetLatest(programId: string): void {
+    this.latest.delete(programId);
   }
 
   remember(programId: string, program: CompiledProgram): void {
@@ -150,6 +156,10 @@ export async function publishProgram(
     if (!row) return { status: 'unknown_program' as const };
     const version = row.current_version + 1;
     await insertVersion(trx, programId, version, validated.document, actor);
+    // Other processes drop their cached views of this program when it commits.
+    await sql`SELECT pg_notify(${INVALIDATION_CHANNEL}, ${JSON.stringify({ p: programId, v: version })})`.execute(
+      trx,
+    );
     return { status: 'published' as const, version, document: validated.document };
   });
 }

@@ -49,7 +49,7 @@ export const DEFAULT_NOW = '2026-06-15T10:00:00Z';
 export async function startTestApp(options: { now?: string } = {}): Promise<TestApp> {
   const handle = await freshDatabase();
   const clock = new TestClock(new Date(options.now ?? DEFAULT_NOW));
-  const { app, events } = await createServer({
+  const { app, events, stop } = await createServer({
     handle,
     issuer: 'urn:patron',
     tokenTtlSeconds: 900,
@@ -102,6 +102,7 @@ export async function startTestApp(options: { now?: string } = {}): Promise<Test
     async close() {
       await app.close();
       await events.drain();
+      await stop();
       const violations = await verifyLedger(handle.db);
       await handle.close();
       expect(violations).toEqual([]);

@@ -1,4 +1,3 @@
-import { Type } from 'typebox';
 import {
   decodeCursor,
   getMember,
@@ -47,6 +46,7 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
         programId,
         request.params.id,
         deps.now(),
+        deps.members,
       );
       if (!member)
         return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
@@ -78,6 +78,7 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
         request.params.id,
         request.body.attributes,
         now,
+        deps.members,
       );
       if (outcome.status === 'unknown_program')
         return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
@@ -87,6 +88,7 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
         programId,
         request.params.id,
         now,
+        deps.members,
       );
       if (!member)
         return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));

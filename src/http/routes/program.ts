@@ -103,6 +103,7 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
       }
       if (outcome.status === 'unknown_program')
         return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
+      deps.programs.forgetLatest(programId);
       const published = await readProgramVersion(deps.handle.db, programId, outcome.version);
       return view(published as ProgramVersionView);
     },

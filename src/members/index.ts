@@ -4,12 +4,7 @@ import type { Database } from '../db/schema.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { INVALIDATION_CHANNEL, type MemberViewCache } from './cache.ts';
 import { localTime } from '../rules/index.ts';
-import {
-  metricNames,
-  progressToward,
-  windowDays,
-  type TierProgress,
-} from '../tiers/index.ts';
+import { metricNames, progressToward, windowDays, type TierProgress } from '../tiers/index.ts';
 
 export const PAGE_SIZE_DEFAULT = 50;
 export const PAGE_SIZE_MAX = 500;

@@ -11,7 +11,13 @@
 // transaction, so it sees the original's postings exactly as a later request would.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { LedgerBatch, openLots, type LotRow } from '../ledger/index.ts';
+import {
+  LedgerBatch,
+  ledgerWriteCtes,
+  openLots,
+  type LedgerRows,
+  type LotRow,
+} from '../ledger/index.ts';
 import { formatAmount } from '../money/index.ts';
 import {
   invalidationPayloads,
@@ -25,11 +31,9 @@ import {
   levelFor,
   levelIndex,
   metricNames,
-  recordMetrics,
-  recordTierChanges,
+  mergeMetricDeltas,
   thresholdScale,
   windowDays,
-  windowSums,
   type MetricDelta,
   type TierChange,
 } from '../tiers/index.ts';
@@ -147,25 +151,29 @@ async function processInTransaction(
 ): Promise<[number, EventOutcome][]> {
   const now = deps.now();
   const results: [number, EventOutcome][] = [];
-  const program = await deps.programs.current(trx, programId);
-  if (!program) return indexes.map((i) => [i, { status: 'unknown_program' }]);
-
   const items = indexes.map((i) => ({
     index: i,
     event: (parsed[i] as Extract<Parsed, { ok: true }>).event,
   }));
 
-  // Replays first: an id seen before with the same canonical body gets its stored answer,
-  // even if today's program would no longer accept the event (its occurredAt has left the
-  // backdating window, its type was removed): the answer was given once and stays.
+  // One round trip: the program version in force and the events already stored with these
+  // ids. Replays are answered first: an id seen before with the same canonical body gets
+  // its stored answer, even if today's program would no longer accept the event (its
+  // occurredAt has left the backdating window, its type was removed): the answer stays.
+  const head = await sql<{
+    current_version: number;
+    existing: { id: string; h: string; r: EventResponse }[];
+  }>`SELECT p.current_version,
+      (SELECT coalesce(json_agg(json_build_object('id', e.id, 'h', e.body_hash, 'r', e.response)), '[]'::json)
+        FROM events e WHERE e.program_id = p.id AND e.id = ANY(${items.map((v) => v.event.id)}::text[])) AS existing
+    FROM programs p WHERE p.id = ${programId}`.execute(trx);
+  const version = head.rows[0]?.current_version ?? 0;
+  if (version === 0) return indexes.map((i) => [i, { status: 'unknown_program' }]);
+  const program = await deps.programs.get(trx, programId, version);
+  deps.programs.remember(programId, program);
   const existing = new Map<string, { hash: string; response: EventResponse }>();
-  const rows = await sql<{ id: string; body_hash: string; response: EventResponse }>`
-    SELECT id, body_hash, response FROM events
-    WHERE program_id = ${programId} AND id = ANY(${items.map((v) => v.event.id)}::text[])`.execute(
-    trx,
-  );
-  for (const row of rows.rows)
-    existing.set(row.id, { hash: row.body_hash, response: row.response });
+  for (const row of head.rows[0]?.existing ?? [])
+    existing.set(row.id, { hash: row.h, response: row.r });
 
   const firstInBatch = new Map<string, number>();
   const duplicates: { index: number; of: number }[] = [];
@@ -338,6 +346,12 @@ async function processRound(
     } else accepted.push(item);
   }
 
+  // Tier metric, as of today in the program's time zone, before this round's events.
+  const today = localTime(now, document.timeZone).date;
+  const tierMetrics = tiers ? metricNames(tiers, baseCurrency) : [];
+  const range = tiers ? windowDays(tiers.window, today) : { from: null, to: null };
+  const baseline = new Map<string, bigint>();
+
   // Lock (creating where the program allows it) every member row, in sorted order.
   const memberIds = [...new Set(accepted.map((i) => i.event.memberId))].sort();
   const createIds = settings.createMembersOnEvent
@@ -374,12 +388,25 @@ async function processRound(
       for (const row of created.rows) inserted.add(row.id);
     }
     // Then every row is locked in sorted order, so concurrent postings cannot deadlock.
-    const rows = (
-      await sql<Row>`SELECT id, false AS inserted, available, pending, held, tier_id, tier_since, attributes FROM members
-        WHERE program_id = ${programId} AND id = ANY(${memberIds}::text[]) ORDER BY id FOR UPDATE`.execute(
-        trx,
-      )
-    ).rows.map((row) => ({ ...row, inserted: inserted.has(row.id) }));
+    const rows =
+      // The same statement reads each member's tier metric before this round (as of today).
+      (
+        await sql<
+          Row & { tier_value: bigint | null }
+        >`SELECT m.id, false AS inserted, m.available, m.pending, m.held,
+          m.tier_id, m.tier_since, m.attributes,
+          (SELECT sum(d.value)::bigint FROM member_metric_days d
+            WHERE d.program_id = m.program_id AND d.member_id = m.id AND d.metric = ANY(${tierMetrics}::text[])
+              AND (${range.from}::date IS NULL OR d.day >= ${range.from}::date)
+              AND (${range.to}::date IS NULL OR d.day <= ${range.to}::date)) AS tier_value
+        FROM members m
+        WHERE m.program_id = ${programId} AND m.id = ANY(${memberIds}::text[]) ORDER BY m.id FOR UPDATE OF m`.execute(
+          trx,
+        )
+      ).rows.map((row) => {
+        if (row.tier_value !== null) baseline.set(row.id, row.tier_value);
+        return { ...row, inserted: inserted.has(row.id) };
+      });
     for (const row of rows) {
       members.set(row.id, {
         id: row.id,
@@ -464,13 +491,6 @@ async function processRound(
     for (const r of rows.rows) usage.set(`${r.member_id}|${r.rule_id}|${r.period}`, r.points);
   }
 
-  // Tier metric, as of today in the program's time zone, before this round's events.
-  const today = localTime(now, document.timeZone).date;
-  const tierMetrics = tiers ? metricNames(tiers, baseCurrency) : [];
-  const range = tiers ? windowDays(tiers.window, today) : { from: null, to: null };
-  const baseline = tiers
-    ? await windowSums(trx, programId, memberIds, tierMetrics, range)
-    : new Map<string, bigint>();
   const scale = tiers ? thresholdScale(tiers, baseCurrency) : 1n;
 
   const ledger = new LedgerBatch(programId);
@@ -765,65 +785,17 @@ async function processRound(
     out.push([index, { status: 'created', body: response }]);
   }
 
-  if (stored.length > 0) {
-    // One JSON parameter rather than arrays of JSON strings: the nested documents travel
-    // without a second layer of escaping, which halves the cost of this statement.
-    const rows = stored.map((x) => ({
-      id: x.item.id,
-      type: x.item.type,
-      member_id: x.item.memberId,
-      occurred_at: x.item.occurredAt.toISOString(),
-      body_hash: x.item.bodyHash,
-      body: x.item.body,
-      amount_minor: x.item.amountMinor === undefined ? null : String(x.item.amountMinor),
-      currency: x.item.amount?.currency ?? null,
-      refund_of: x.item.refundOf ?? null,
-      points: String(x.points),
-      response: x.response,
-      trace: x.trace,
-    }));
-    await sql`INSERT INTO events (program_id, id, type, member_id, occurred_at, received_at, body_hash, body, amount_minor,
-        currency, refund_of, points, program_version, response, trace)
-      SELECT ${programId}, id, type, member_id, occurred_at, ${now.toISOString()}::timestamptz, body_hash, body,
-        amount_minor, currency, refund_of, points, ${program.version}, response, trace
-      FROM json_to_recordset(${JSON.stringify(rows)}::json) AS t(id text, type text, member_id text, occurred_at timestamptz,
-        body_hash text, body json, amount_minor bigint, currency text, refund_of text, points bigint, response json, trace json)`.execute(
-      trx,
-    );
-  }
-  await ledger.flush(trx);
-  const changed = [...members.values()].filter((m) => m.changed || m.createdThisRound);
-  if (changed.length > 0) {
-    await sql`UPDATE members SET available = c.available, pending = c.pending, held = c.held, tier_id = c.tier_id,
-        tier_since = c.tier_since, updated_at = ${now.toISOString()}::timestamptz
-      FROM unnest(${changed.map((m) => m.id)}::text[], ${changed.map((m) => m.available)}::bigint[],
-        ${changed.map((m) => m.pending)}::bigint[], ${changed.map((m) => m.held)}::bigint[], ${changed.map((m) => m.tierId)}::text[],
-        ${changed.map((m) => m.tierSince?.toISOString() ?? null)}::timestamptz[]) AS c(id, available, pending, held, tier_id, tier_since)
-      WHERE members.program_id = ${programId} AND members.id = c.id`.execute(trx);
-  }
-  await recordMetrics(trx, programId, metricDeltas);
-  if (usageDeltas.size > 0) {
-    const keys = [...usageDeltas.keys()].sort();
-    const parts = keys.map((k) => k.split('|') as [string, string, string]);
-    await sql`INSERT INTO rule_usage (program_id, member_id, rule_id, period, points)
-      SELECT ${programId}, member_id, rule_id, period, points FROM unnest(${parts.map((p) => p[0])}::text[],
-        ${parts.map((p) => p[1])}::text[], ${parts.map((p) => p[2])}::text[], ${keys.map((k) => usageDeltas.get(k) as bigint)}::bigint[])
-        AS t(member_id, rule_id, period, points)
-      ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points`.execute(
-      trx,
-    );
-  }
-  await recordTierChanges(trx, programId, tierChanges);
-  if (changed.length > 0) {
-    // Other processes evict these members' cached views when this transaction commits.
-    const payloads = invalidationPayloads(
-      programId,
-      changed.map((m) => m.id),
-    );
-    await sql`SELECT pg_notify(${INVALIDATION_CHANNEL}, payload) FROM unnest(${payloads}::text[]) AS payload`.execute(
-      trx,
-    );
-  }
+  await writeRound(trx, {
+    programId,
+    version: program.version,
+    now,
+    stored,
+    ledger: ledger.rows(),
+    members: [...members.values()].filter((m) => m.changed || m.createdThisRound),
+    metrics: mergeMetricDeltas(metricDeltas),
+    usage: usageDeltas,
+    tierChanges,
+  });
   return out;
 }
 
@@ -835,4 +807,116 @@ function orderForRefund(
   const own = lots.filter((l) => l.entryId === earnEntryId);
   const others = lots.filter((l) => l.entryId !== earnEntryId);
   return [...own, ...others];
+}
+
+/**
+ * Everything a round writes, in one statement (one round trip, whatever the batch size):
+ * the events with their answers and traces, the ledger (entries, lots, postings, lot
+ * debits), the members' balance rows, tier metrics, cap usage, tier history, and the
+ * notifications that make other processes evict these members' cached views at commit.
+ * Nested documents travel as JSON parameters, which costs less than arrays of strings.
+ */
+async function writeRound(
+  trx: Transaction<Database>,
+  round: {
+    programId: string;
+    version: number;
+    now: Date;
+    stored: { item: ValidEvent; points: bigint; response: EventResponse; trace: unknown }[];
+    ledger: LedgerRows;
+    members: MemberState[];
+    metrics: MetricDelta[];
+    usage: Map<string, bigint>;
+    tierChanges: TierChange[];
+  },
+): Promise<void> {
+  const { programId, now } = round;
+  const events = round.stored.map((x) => ({
+    id: x.item.id,
+    type: x.item.type,
+    member_id: x.item.memberId,
+    occurred_at: x.item.occurredAt.toISOString(),
+    body_hash: x.item.bodyHash,
+    body: x.item.body,
+    amount_minor: x.item.amountMinor === undefined ? null : String(x.item.amountMinor),
+    currency: x.item.amount?.currency ?? null,
+    refund_of: x.item.refundOf ?? null,
+    points: String(x.points),
+    response: x.response,
+    trace: x.trace,
+  }));
+  const members = round.members.map((m) => ({
+    id: m.id,
+    available: String(m.available),
+    pending: String(m.pending),
+    held: String(m.held),
+    tier_id: m.tierId,
+    tier_since: m.tierSince?.toISOString() ?? null,
+  }));
+  const metrics = round.metrics.map((d) => ({
+    member_id: d.memberId,
+    metric: d.metric,
+    day: d.day,
+    value: String(d.value),
+  }));
+  const usage = [...round.usage].map(([key, points]) => {
+    const [member_id, rule_id, period] = key.split('|') as [string, string, string];
+    return { member_id, rule_id, period, points: String(points) };
+  });
+  const tierChanges = round.tierChanges.map((c) => ({
+    member_id: c.memberId,
+    from_tier: c.fromTier,
+    to_tier: c.toTier,
+    reason: c.reason,
+    event_id: c.eventId,
+    metric_value: String(c.metricValue),
+    program_version: c.programVersion,
+    changed_at: c.changedAt.toISOString(),
+  }));
+  const notifications = invalidationPayloads(
+    programId,
+    round.members.map((m) => m.id),
+  );
+  const at = now.toISOString();
+  await sql`WITH
+    written_events AS (
+      INSERT INTO events (program_id, id, type, member_id, occurred_at, received_at, body_hash, body, amount_minor,
+        currency, refund_of, points, program_version, response, trace)
+      SELECT ${programId}, id, type, member_id, occurred_at, ${at}::timestamptz, body_hash, body, amount_minor, currency,
+        refund_of, points, ${round.version}, response, trace
+      FROM json_to_recordset(${JSON.stringify(events)}::json) AS t(id text, type text, member_id text,
+        occurred_at timestamptz, body_hash text, body json, amount_minor bigint, currency text, refund_of text,
+        points bigint, response json, trace json)
+      RETURNING 1),
+    ${ledgerWriteCtes(programId, round.ledger)},
+    written_members AS (
+      UPDATE members SET available = c.available, pending = c.pending, held = c.held, tier_id = c.tier_id,
+        tier_since = c.tier_since, updated_at = ${at}::timestamptz
+      FROM json_to_recordset(${JSON.stringify(members)}::json) AS c(id text, available bigint, pending bigint,
+        held bigint, tier_id text, tier_since timestamptz)
+      WHERE members.program_id = ${programId} AND members.id = c.id
+      RETURNING 1),
+    written_metrics AS (
+      INSERT INTO member_metric_days (program_id, member_id, metric, day, value)
+      SELECT ${programId}, member_id, metric, day, value
+      FROM json_to_recordset(${JSON.stringify(metrics)}::json) AS t(member_id text, metric text, day date, value bigint)
+      ON CONFLICT (program_id, member_id, metric, day) DO UPDATE SET value = member_metric_days.value + excluded.value
+      RETURNING 1),
+    written_usage AS (
+      INSERT INTO rule_usage (program_id, member_id, rule_id, period, points)
+      SELECT ${programId}, member_id, rule_id, period, points
+      FROM json_to_recordset(${JSON.stringify(usage)}::json) AS t(member_id text, rule_id text, period text, points bigint)
+      ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points
+      RETURNING 1),
+    written_tier_changes AS (
+      INSERT INTO tier_changes (program_id, member_id, from_tier, to_tier, reason, event_id, metric_value,
+        program_version, changed_at)
+      SELECT ${programId}, member_id, from_tier, to_tier, reason, event_id, metric_value, program_version, changed_at
+      FROM json_to_recordset(${JSON.stringify(tierChanges)}::json) AS t(member_id text, from_tier text, to_tier text,
+        reason text, event_id text, metric_value bigint, program_version int, changed_at timestamptz)
+      RETURNING 1),
+    notified AS (
+      SELECT pg_notify(${INVALIDATION_CHANNEL}, payload)
+      FROM json_array_elements_text(${JSON.stringify(notifications)}::json) AS payload)
+    SELECT (SELECT count(*) FROM notified) AS notified`.execute(trx);
 }

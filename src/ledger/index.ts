@@ -16,7 +16,7 @@
 // both derived state that `verifyLedger` re-checks against the postings.
 //
 // A LedgerBatch collects the entries of one database transaction in memory and writes them
-// with a handful of set-based statements (batch-first); callers lock the member rows first,
+// within one set-based statement (batch-first); callers lock the member rows first,
 // in sorted order, so concurrent batches cannot deadlock.
 import assert from 'node:assert/strict';
 import { sql, type Transaction } from 'kysely';
@@ -177,77 +177,121 @@ export class LedgerBatch {
   }
 
   /**
-   * Writes everything: allocates ids, inserts entries, lots and postings, and applies the
-   * lot debits. Answers the database id of each entry, by entry index, and of each new lot.
+   * The batch as rows for one set-based write (see writeLedgerRows): entries and new lots
+   * are numbered from 0 and refer to each other by those numbers, for the database to
+   * replace with ids from its sequences in the same statement.
    */
-  async flush(trx: Transaction<Database>): Promise<{ entryIds: bigint[]; lotIds: bigint[] }> {
-    if (this.entries.length === 0) return { entryIds: [], lotIds: [] };
-    const entryIds = await allocate(trx, 'journal_entry_ids', this.entries.length);
-    const lotIds = this.lots.length > 0 ? await allocate(trx, 'lot_ids', this.lots.length) : [];
-
-    const e = this.entries;
-    await sql`INSERT INTO journal_entries (id, program_id, member_id, kind, event_id, corrects_entry_id, program_version, effective_at)
-      SELECT id, ${this.programId}, member_id, kind, event_id, corrects, version, effective_at FROM unnest(
-        ${entryIds}::bigint[], ${e.map((x) => x.memberId)}::text[], ${e.map((x) => x.kind)}::text[],
-        ${e.map((x) => x.eventId)}::text[], ${e.map((x) => x.correctsEntryId)}::bigint[],
-        ${e.map((x) => x.programVersion)}::int[], ${e.map((x) => x.effectiveAt.toISOString())}::timestamptz[]
-      ) AS t(id, member_id, kind, event_id, corrects, version, effective_at)`.execute(trx);
-
-    if (this.lots.length > 0) {
-      const l = this.lots;
-      await sql`INSERT INTO lots (id, program_id, member_id, account, entry_id, earned_at, expires_at, amount, remaining)
-        SELECT id, ${this.programId}, member_id, account, entry_id, earned_at, expires_at, amount, amount FROM unnest(
-          ${lotIds}::bigint[], ${l.map((x) => x.memberId)}::text[], ${l.map((x) => x.account)}::text[],
-          ${l.map((x) => entryIds[x.entryIndex] as bigint)}::bigint[], ${l.map((x) => x.earnedAt.toISOString())}::timestamptz[],
-          ${l.map((x) => x.expiresAt?.toISOString() ?? null)}::timestamptz[], ${l.map((x) => x.amount)}::bigint[]
-        ) AS t(id, member_id, account, entry_id, earned_at, expires_at, amount)`.execute(trx);
-    }
-
-    const rows = e.flatMap((entry) =>
-      entry.postings.map((p) => ({
-        entryId: entryIds[entry.index] as bigint,
-        memberId: p.memberId,
-        account: p.account,
-        amount: p.amount,
-        lotId:
-          p.lot === null
-            ? null
-            : 'existing' in p.lot
-              ? p.lot.existing
-              : (lotIds[p.lot.new] as bigint),
-      })),
-    );
-    for (const entry of e) {
+  rows(): LedgerRows {
+    for (const entry of this.entries) {
       const sum = entry.postings.reduce((acc, p) => acc + p.amount, 0n);
       assert.equal(sum, 0n, `journal entry for ${entry.memberId} does not sum to zero`);
     }
-    await sql`INSERT INTO postings (entry_id, program_id, member_id, account, amount, lot_id)
-      SELECT entry_id, ${this.programId}, member_id, account, amount, lot_id FROM unnest(
-        ${rows.map((r) => r.entryId)}::bigint[], ${rows.map((r) => r.memberId)}::text[],
-        ${rows.map((r) => r.account)}::text[], ${rows.map((r) => r.amount)}::bigint[], ${rows.map((r) => r.lotId)}::bigint[]
-      ) AS t(entry_id, member_id, account, amount, lot_id)`.execute(trx);
-
-    if (this.lotDebits.size > 0) {
-      const ids = [...this.lotDebits.keys()];
-      const amounts = ids.map((id) => this.lotDebits.get(id) as bigint);
-      await sql`UPDATE lots SET remaining = lots.remaining - d.amount
-        FROM unnest(${ids}::bigint[], ${amounts}::bigint[]) AS d(id, amount) WHERE lots.id = d.id`.execute(
-        trx,
-      );
-    }
-    return { entryIds, lotIds };
+    return {
+      entries: this.entries.map((e) => ({
+        i: e.index,
+        member_id: e.memberId,
+        kind: e.kind,
+        event_id: e.eventId,
+        corrects: e.correctsEntryId === null ? null : String(e.correctsEntryId),
+        version: e.programVersion,
+        effective_at: e.effectiveAt.toISOString(),
+      })),
+      lots: this.lots.map((l, i) => ({
+        i,
+        entry: l.entryIndex,
+        member_id: l.memberId,
+        account: l.account,
+        earned_at: l.earnedAt.toISOString(),
+        expires_at: l.expiresAt?.toISOString() ?? null,
+        amount: String(l.amount),
+      })),
+      postings: this.entries.flatMap((e) =>
+        e.postings.map((p) => ({
+          entry: e.index,
+          member_id: p.memberId,
+          account: p.account,
+          amount: String(p.amount),
+          lot_id: p.lot !== null && 'existing' in p.lot ? String(p.lot.existing) : null,
+          new_lot: p.lot !== null && 'new' in p.lot ? p.lot.new : null,
+        })),
+      ),
+      lotDebits: [...this.lotDebits].map(([id, amount]) => ({
+        id: String(id),
+        amount: String(amount),
+      })),
+    };
   }
 }
 
-async function allocate(
-  trx: Transaction<Database>,
-  sequence: string,
-  count: number,
-): Promise<bigint[]> {
-  const result = await sql<{
-    id: bigint;
-  }>`SELECT nextval(${sequence}::regclass) AS id FROM generate_series(1, ${count})`.execute(trx);
-  return result.rows.map((r) => r.id);
+/** A LedgerBatch as JSON-ready rows (bigints as strings). */
+export interface LedgerRows {
+  entries: {
+    i: number;
+    member_id: string;
+    kind: string;
+    event_id: string | null;
+    corrects: string | null;
+    version: number | null;
+    effective_at: string;
+  }[];
+  lots: {
+    i: number;
+    entry: number;
+    member_id: string;
+    account: string;
+    earned_at: string;
+    expires_at: string | null;
+    amount: string;
+  }[];
+  postings: {
+    entry: number;
+    member_id: string | null;
+    account: string;
+    amount: string;
+    lot_id: string | null;
+    new_lot: number | null;
+  }[];
+  lotDebits: { id: string; amount: string }[];
+}
+
+/**
+ * The ledger part of a write statement, as common table expressions to splice into one
+ * statement with the caller's other writes: ids are drawn from the sequences and joined in,
+ * entries, lots and postings inserted, and lot debits applied. The postings' statement
+ * trigger checks that every entry sums to zero when the statement ends.
+ */
+export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
+  return sql`
+    entry_ids AS MATERIALIZED (
+      SELECT n, nextval('journal_entry_ids') AS id FROM generate_series(0, ${rows.entries.length - 1}) AS n),
+    lot_ids AS MATERIALIZED (
+      SELECT n, nextval('lot_ids') AS id FROM generate_series(0, ${rows.lots.length - 1}) AS n),
+    written_entries AS (
+      INSERT INTO journal_entries (id, program_id, member_id, kind, event_id, corrects_entry_id, program_version, effective_at)
+      SELECT e.id, ${programId}, t.member_id, t.kind, t.event_id, t.corrects, t.version, t.effective_at
+      FROM json_to_recordset(${JSON.stringify(rows.entries)}::json) AS t(i int, member_id text, kind text, event_id text,
+        corrects bigint, version int, effective_at timestamptz)
+      JOIN entry_ids e ON e.n = t.i
+      RETURNING 1),
+    written_lots AS (
+      INSERT INTO lots (id, program_id, member_id, account, entry_id, earned_at, expires_at, amount, remaining)
+      SELECT l.id, ${programId}, t.member_id, t.account, e.id, t.earned_at, t.expires_at, t.amount, t.amount
+      FROM json_to_recordset(${JSON.stringify(rows.lots)}::json) AS t(i int, entry int, member_id text, account text,
+        earned_at timestamptz, expires_at timestamptz, amount bigint)
+      JOIN lot_ids l ON l.n = t.i JOIN entry_ids e ON e.n = t.entry
+      RETURNING 1),
+    written_postings AS (
+      INSERT INTO postings (entry_id, program_id, member_id, account, amount, lot_id)
+      SELECT e.id, ${programId}, t.member_id, t.account, t.amount, coalesce(t.lot_id, l.id)
+      FROM json_to_recordset(${JSON.stringify(rows.postings)}::json) AS t(entry int, member_id text, account text,
+        amount bigint, lot_id bigint, new_lot int)
+      JOIN entry_ids e ON e.n = t.entry LEFT JOIN lot_ids l ON l.n = t.new_lot
+      RETURNING 1),
+    debited_lots AS (
+      UPDATE lots SET remaining = lots.remaining - d.amount
+      FROM json_to_recordset(${JSON.stringify(rows.lotDebits)}::json) AS d(id bigint, amount bigint)
+      WHERE lots.id = d.id
+      RETURNING 1)`;
 }
 
 /** The member's lots with points left, in consumption order. */

@@ -112,28 +112,15 @@ export interface MetricDelta {
   value: bigint;
 }
 
-/** Adds metric deltas, summed per row first (one statement may not touch a row twice). */
-export async function recordMetrics(
-  trx: Transaction<Database>,
-  programId: string,
-  deltas: MetricDelta[],
-): Promise<void> {
+/** Metric deltas summed per row (one statement may not touch a row twice), zeros dropped. */
+export function mergeMetricDeltas(deltas: MetricDelta[]): MetricDelta[] {
   const merged = new Map<string, MetricDelta>();
   for (const d of deltas) {
     const key = `${d.memberId}\u0000${d.metric}\u0000${d.day}`;
     const prior = merged.get(key);
     merged.set(key, prior ? { ...prior, value: prior.value + d.value } : { ...d });
   }
-  const rows = [...merged.values()].filter((d) => d.value !== 0n);
-  if (rows.length === 0) return;
-  rows.sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
-  await sql`INSERT INTO member_metric_days (program_id, member_id, metric, day, value)
-    SELECT ${programId}, member_id, metric, day, value FROM unnest(
-      ${rows.map((r) => r.memberId)}::text[], ${rows.map((r) => r.metric)}::text[],
-      ${rows.map((r) => r.day)}::date[], ${rows.map((r) => r.value)}::bigint[]) AS t(member_id, metric, day, value)
-    ON CONFLICT (program_id, member_id, metric, day) DO UPDATE SET value = member_metric_days.value + excluded.value`.execute(
-    trx,
-  );
+  return [...merged.values()].filter((d) => d.value !== 0n);
 }
 
 export interface TierChange {

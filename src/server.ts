@@ -17,8 +17,12 @@ const PACKAGE_VERSION = (
 
 /** Events of concurrent single requests that may share one transaction. */
 export const GROUP_BATCH_SIZE_MAX = 256;
-/** Transactions in flight for single events: PostgreSQL overlaps them; PGlite has one connection. */
-export const GROUP_TRANSACTIONS_MAX_POSTGRES = 4;
+/**
+ * Transactions in flight for single events. PostgreSQL overlaps them (one commits while the
+ * next is built); more than two only made batches smaller on 2 cores, where Node's CPU is
+ * the limit. PGlite has one connection.
+ */
+export const GROUP_TRANSACTIONS_MAX_POSTGRES = 2;
 /** Single events waiting for a transaction before Patron answers 503 (back-pressure). */
 export const GROUP_QUEUE_LENGTH_MAX = 20_000;
 

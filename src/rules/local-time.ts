@@ -53,7 +53,25 @@ export function isValidTimeZone(timeZone: string): boolean {
   }
 }
 
+/**
+ * Local times by zone and UTC minute: every zone in use today is offset by whole minutes,
+ * so all instants of one UTC minute share their local date, weekday, hour and minute. Events
+ * mostly arrive near "now", so this spares Intl's formatToParts (the costly part) per event.
+ */
+const MINUTES_CACHED_MAX = 4096;
+const byMinute = new Map<string, LocalTime>();
+
 export function localTime(instant: Date, timeZone: string): LocalTime {
+  const key = `${timeZone}|${Math.floor(instant.getTime() / 60_000)}`;
+  const hit = byMinute.get(key);
+  if (hit) return hit;
+  const computed = Object.freeze(computeLocalTime(instant, timeZone));
+  if (byMinute.size >= MINUTES_CACHED_MAX) byMinute.clear();
+  byMinute.set(key, computed);
+  return computed;
+}
+
+function computeLocalTime(instant: Date, timeZone: string): LocalTime {
   const fields = { year: 0, month: 0, day: 0, hour: 0, minute: 0 };
   for (const part of formatterFor(timeZone).formatToParts(instant)) {
     if (part.type in fields) fields[part.type as keyof typeof fields] = Number(part.value);

@@ -8,27 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES, createClient } from '../src/auth/index.ts';
 import { RETAIL_EXAMPLE, programTemplate, type ProgramDocument } from '../src/rules/index.ts';
 import { purchase, startTestApp, type TestApp } from './support/app.ts';
-
-interface EventAnswer {
-  eventId: string;
-  memberId: string;
-  pointsEarned: number;
-  replayed: boolean;
-  balance: { available: number; pending: number; held: number };
-  tier: { id: string; name: string } | null;
-  programVersion: number;
-}
-
-interface RuleTrace {
-  id: string;
-  name: string;
-  type: string;
-  fired: boolean;
-  reason?: string;
-  contribution?: string;
-  factor?: string;
-  capped?: { by: string; limit: number };
-}
+import type { EventAnswer } from './support/types.ts';
 
 interface Explanation {
   eventId: string;
@@ -61,6 +41,17 @@ interface Explanation {
       decision: string;
     };
   };
+}
+
+interface RuleTrace {
+  id: string;
+  name: string;
+  type: string;
+  fired: boolean;
+  reason?: string;
+  contribution?: string;
+  factor?: string;
+  capped?: { by: string; limit: number };
 }
 
 let t: TestApp;

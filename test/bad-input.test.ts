@@ -8,6 +8,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { programTemplate } from '../src/rules/index.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
+import type { Problem } from './support/types.ts';
 
 const NOW = '2026-03-02T12:00:00Z';
 const AN_HOUR_AGO = '2026-03-02T11:00:00Z';
@@ -55,14 +56,6 @@ async function writesNothing(
   const response = await send();
   expect(await counts()).toEqual(before);
   return response;
-}
-
-interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: { pointer: string; detail: string }[];
 }
 
 function expectProblem(response: LightMyRequestResponse, status: number, code: string): Problem {

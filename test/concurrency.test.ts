@@ -7,33 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { programTemplate } from '../src/rules/index.ts';
 import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
-
-interface EventAnswer {
-  eventId: string;
-  memberId: string;
-  pointsEarned: number;
-  replayed: boolean;
-  balance: { available: number; pending: number; held: number };
-  tier: { id: string; name: string } | null;
-  programVersion: number;
-}
-
-interface Problem {
-  type: string;
-  status: number;
-  errors?: { pointer: string; detail: string }[];
-}
+import type { EventAnswer, Problem, LedgerItem } from './support/types.ts';
 
 type BatchResult = { status: number; body: EventAnswer } | { status: number; problem: Problem };
-
-interface LedgerItem {
-  id: string;
-  entryId: string;
-  kind: string;
-  account: string;
-  amount: number;
-  eventId: string | null;
-}
 
 /** Monday 15 June 2026, 12:00 in Prague; events an hour earlier are plain weekday events. */
 const NOW = '2026-06-15T10:00:00Z';

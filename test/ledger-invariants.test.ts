@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLedger } from '../src/ledger/index.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
+import type { LedgerItem } from './support/types.ts';
 
 // A Monday; events fall on the 80 days before it, weekdays and weekends alike.
 const NOW = '2026-06-15T10:00:00Z';
@@ -340,13 +341,6 @@ class Model {
     this.balances.set(memberId, balance);
     expect(result.body?.balance.available).toBe(balance);
   }
-}
-
-interface LedgerItem {
-  id: string;
-  account: string;
-  amount: number;
-  eventId: string | null;
 }
 
 /** Every posting of a member through GET /v1/members/{id}/ledger, following nextCursor. */

@@ -13,6 +13,7 @@ import {
   type ProgramDocument,
 } from '../src/rules/index.ts';
 import { DEFAULT_NOW, purchase, startTestApp, type TestApp } from './support/app.ts';
+import type { Problem } from './support/types.ts';
 
 interface VersionView {
   programId: string;
@@ -20,13 +21,6 @@ interface VersionView {
   createdAt: string;
   createdBy: string;
   document: ProgramDocument;
-}
-
-interface Problem {
-  type: string;
-  status: number;
-  detail: string;
-  errors?: { pointer: string; detail: string }[];
 }
 
 /** Monday 2026-06-15 10:00 in Prague: a plain weekday (1×). */

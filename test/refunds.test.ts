@@ -11,49 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLedger } from '../src/ledger/index.ts';
 import { programTemplate, type ProgramDocument } from '../src/rules/index.ts';
 import { DEFAULT_NOW, purchase, refund, startTestApp, type TestApp } from './support/app.ts';
-
-interface EventAnswer {
-  eventId: string;
-  memberId: string;
-  pointsEarned: number;
-  replayed: boolean;
-  balance: { available: number; pending: number; held: number };
-  tier: { id: string; name: string } | null;
-  programVersion: number;
-}
-
-interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: { pointer: string; detail: string }[];
-}
-
-interface MemberView {
-  id: string;
-  balance: { available: number; pending: number; held: number };
-  tier: { id: string; name: string; since: string | null } | null;
-  progress: {
-    nextTier: { id: string; name: string } | null;
-    metric: string;
-    current: number | string;
-    required: number | string | null;
-    remaining: number | string | null;
-  } | null;
-}
-
-interface LedgerItem {
-  id: string;
-  entryId: string;
-  kind: string;
-  account: string;
-  amount: number;
-  eventId: string | null;
-  correctsEntryId: string | null;
-  lotId: string | null;
-  programVersion: number | null;
-}
+import type { EventAnswer, Problem, LedgerItem, MemberView } from './support/types.ts';
 
 interface Explanation {
   eventId: string;

@@ -5,35 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES, createClient } from '../src/auth/index.ts';
 import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
-
-interface EventAnswer {
-  eventId: string;
-  memberId: string;
-  pointsEarned: number;
-  replayed: boolean;
-  balance: { available: number; pending: number; held: number };
-  tier: { id: string; name: string } | null;
-  programVersion: number;
-}
-
-interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: { pointer: string; detail: string }[];
-}
+import type { EventAnswer, Problem, LedgerItem } from './support/types.ts';
 
 type BatchResult = { status: number; body: EventAnswer } | { status: number; problem: Problem };
-
-interface LedgerItem {
-  id: string;
-  entryId: string;
-  kind: string;
-  account: string;
-  amount: number;
-  eventId: string | null;
-}
 
 interface LedgerPage {
   items: LedgerItem[];

@@ -12,23 +12,7 @@ import { readProgramVersion } from '../src/programs/index.ts';
 import { programTemplate, type ProgramDocument } from '../src/rules/index.ts';
 import { reevaluateTiers } from '../src/tiers/index.ts';
 import { DEFAULT_NOW, purchase, refund, startTestApp, type TestApp } from './support/app.ts';
-
-interface EventAnswer {
-  eventId: string;
-  memberId: string;
-  pointsEarned: number;
-  replayed: boolean;
-  balance: { available: number; pending: number; held: number };
-  tier: { id: string; name: string } | null;
-  programVersion: number;
-}
-
-interface MemberView {
-  id: string;
-  balance: { available: number; pending: number; held: number };
-  tier: { id: string; name: string; since: string | null } | null;
-  progress: Record<string, unknown> | null;
-}
+import type { EventAnswer, MemberView } from './support/types.ts';
 
 interface Explanation {
   pointsEarned: number;

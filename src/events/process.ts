@@ -11,19 +11,9 @@
 // transaction, so it sees the original's postings exactly as a later request would.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import {
-  LedgerBatch,
-  ledgerWriteCtes,
-  openLots,
-  type LedgerRows,
-  type LotRow,
-} from '../ledger/index.ts';
+import { LedgerBatch, openLots, type LotRow } from '../ledger/index.ts';
 import { formatAmount } from '../money/index.ts';
-import {
-  invalidationPayloads,
-  INVALIDATION_CHANNEL,
-  type MemberViewCache,
-} from '../members/cache.ts';
+import type { MemberViewCache } from '../members/cache.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { localTime, type CompiledProgram } from '../rules/index.ts';
 import {
@@ -38,6 +28,7 @@ import {
   type TierChange,
 } from '../tiers/index.ts';
 import { compactTrace } from './trace.ts';
+import { writeRound } from './write-round.ts';
 import { parseEvent, validateForProgram, type FieldError, type ValidEvent } from './validate.ts';
 
 export const BATCH_SIZE_MAX = 1000;
@@ -261,7 +252,7 @@ async function processInTransaction(
   return results;
 }
 
-interface MemberState {
+export interface MemberState {
   id: string;
   isNew: boolean;
   createdThisRound: boolean;
@@ -807,116 +798,4 @@ function orderForRefund(
   const own = lots.filter((l) => l.entryId === earnEntryId);
   const others = lots.filter((l) => l.entryId !== earnEntryId);
   return [...own, ...others];
-}
-
-/**
- * Everything a round writes, in one statement (one round trip, whatever the batch size):
- * the events with their answers and traces, the ledger (entries, lots, postings, lot
- * debits), the members' balance rows, tier metrics, cap usage, tier history, and the
- * notifications that make other processes evict these members' cached views at commit.
- * Nested documents travel as JSON parameters, which costs less than arrays of strings.
- */
-async function writeRound(
-  trx: Transaction<Database>,
-  round: {
-    programId: string;
-    version: number;
-    now: Date;
-    stored: { item: ValidEvent; points: bigint; response: EventResponse; trace: unknown }[];
-    ledger: LedgerRows;
-    members: MemberState[];
-    metrics: MetricDelta[];
-    usage: Map<string, bigint>;
-    tierChanges: TierChange[];
-  },
-): Promise<void> {
-  const { programId, now } = round;
-  const events = round.stored.map((x) => ({
-    id: x.item.id,
-    type: x.item.type,
-    member_id: x.item.memberId,
-    occurred_at: x.item.occurredAt.toISOString(),
-    body_hash: x.item.bodyHash,
-    body: x.item.body,
-    amount_minor: x.item.amountMinor === undefined ? null : String(x.item.amountMinor),
-    currency: x.item.amount?.currency ?? null,
-    refund_of: x.item.refundOf ?? null,
-    points: String(x.points),
-    response: x.response,
-    trace: x.trace,
-  }));
-  const members = round.members.map((m) => ({
-    id: m.id,
-    available: String(m.available),
-    pending: String(m.pending),
-    held: String(m.held),
-    tier_id: m.tierId,
-    tier_since: m.tierSince?.toISOString() ?? null,
-  }));
-  const metrics = round.metrics.map((d) => ({
-    member_id: d.memberId,
-    metric: d.metric,
-    day: d.day,
-    value: String(d.value),
-  }));
-  const usage = [...round.usage].map(([key, points]) => {
-    const [member_id, rule_id, period] = key.split('|') as [string, string, string];
-    return { member_id, rule_id, period, points: String(points) };
-  });
-  const tierChanges = round.tierChanges.map((c) => ({
-    member_id: c.memberId,
-    from_tier: c.fromTier,
-    to_tier: c.toTier,
-    reason: c.reason,
-    event_id: c.eventId,
-    metric_value: String(c.metricValue),
-    program_version: c.programVersion,
-    changed_at: c.changedAt.toISOString(),
-  }));
-  const notifications = invalidationPayloads(
-    programId,
-    round.members.map((m) => m.id),
-  );
-  const at = now.toISOString();
-  await sql`WITH
-    written_events AS (
-      INSERT INTO events (program_id, id, type, member_id, occurred_at, received_at, body_hash, body, amount_minor,
-        currency, refund_of, points, program_version, response, trace)
-      SELECT ${programId}, id, type, member_id, occurred_at, ${at}::timestamptz, body_hash, body, amount_minor, currency,
-        refund_of, points, ${round.version}, response, trace
-      FROM json_to_recordset(${JSON.stringify(events)}::json) AS t(id text, type text, member_id text,
-        occurred_at timestamptz, body_hash text, body json, amount_minor bigint, currency text, refund_of text,
-        points bigint, response json, trace json)
-      RETURNING 1),
-    ${ledgerWriteCtes(programId, round.ledger)},
-    written_members AS (
-      UPDATE members SET available = c.available, pending = c.pending, held = c.held, tier_id = c.tier_id,
-        tier_since = c.tier_since, updated_at = ${at}::timestamptz
-      FROM json_to_recordset(${JSON.stringify(members)}::json) AS c(id text, available bigint, pending bigint,
-        held bigint, tier_id text, tier_since timestamptz)
-      WHERE members.program_id = ${programId} AND members.id = c.id
-      RETURNING 1),
-    written_metrics AS (
-      INSERT INTO member_metric_days (program_id, member_id, metric, day, value)
-      SELECT ${programId}, member_id, metric, day, value
-      FROM json_to_recordset(${JSON.stringify(metrics)}::json) AS t(member_id text, metric text, day date, value bigint)
-      ON CONFLICT (program_id, member_id, metric, day) DO UPDATE SET value = member_metric_days.value + excluded.value
-      RETURNING 1),
-    written_usage AS (
-      INSERT INTO rule_usage (program_id, member_id, rule_id, period, points)
-      SELECT ${programId}, member_id, rule_id, period, points
-      FROM json_to_recordset(${JSON.stringify(usage)}::json) AS t(member_id text, rule_id text, period text, points bigint)
-      ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points
-      RETURNING 1),
-    written_tier_changes AS (
-      INSERT INTO tier_changes (program_id, member_id, from_tier, to_tier, reason, event_id, metric_value,
-        program_version, changed_at)
-      SELECT ${programId}, member_id, from_tier, to_tier, reason, event_id, metric_value, program_version, changed_at
-      FROM json_to_recordset(${JSON.stringify(tierChanges)}::json) AS t(member_id text, from_tier text, to_tier text,
-        reason text, event_id text, metric_value bigint, program_version int, changed_at timestamptz)
-      RETURNING 1),
-    notified AS (
-      SELECT pg_notify(${INVALIDATION_CHANNEL}, payload)
-      FROM json_array_elements_text(${JSON.stringify(notifications)}::json) AS payload)
-    SELECT (SELECT count(*) FROM notified) AS notified`.execute(trx);
 }

@@ -60,7 +60,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing requests in flight');
     await app.close();
-    await events.drain();
+    if (!(await events.drain()))
+      logger.warn('events still in flight at shutdown were not answered');
     await stopServer();
     await handle.close();
     process.exit(0);

@@ -10,6 +10,9 @@
 // events (more is refused as overload rather than buffered without end).
 import { processEvents, type EventDeps, type EventOutcome, type Submission } from './process.ts';
 
+const DRAIN_TIMEOUT_MS = 30_000;
+const DRAIN_POLL_MS = 5;
+
 export interface GroupCommitOptions {
   batchSizeMax: number;
   transactionsMax: number;
@@ -50,9 +53,18 @@ export class GroupCommitter {
     });
   }
 
-  /** Waits for every queued and running event (graceful shutdown). */
-  async drain(): Promise<void> {
-    while (this.queued > 0 || this.running > 0) await new Promise((r) => setTimeout(r, 5));
+  /**
+   * Waits for every queued and running event (graceful shutdown), at most `timeoutMs`;
+   * answers whether everything finished. Unfinished events were not answered, so their
+   * senders retry them, and idempotency makes the retry safe.
+   */
+  async drain(timeoutMs = DRAIN_TIMEOUT_MS): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.queued > 0 || this.running > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    }
+    return true;
   }
 
   private schedule(): void {

@@ -378,7 +378,8 @@ async function processRound(
           ON CONFLICT (program_id, id) DO NOTHING RETURNING id`.execute(trx);
       for (const row of created.rows) inserted.add(row.id);
     }
-    // Then every row is locked in sorted order, so concurrent postings cannot deadlock.
+    // Then every row is locked in sorted order (bytewise, as JavaScript sorts these ASCII
+    // ids), so concurrent postings cannot deadlock.
     const rows =
       // The same statement reads each member's tier metric before this round (as of today).
       (
@@ -391,7 +392,7 @@ async function processRound(
               AND (${range.from}::date IS NULL OR d.day >= ${range.from}::date)
               AND (${range.to}::date IS NULL OR d.day <= ${range.to}::date)) AS tier_value
         FROM members m
-        WHERE m.program_id = ${programId} AND m.id = ANY(${memberIds}::text[]) ORDER BY m.id FOR UPDATE OF m`.execute(
+        WHERE m.program_id = ${programId} AND m.id = ANY(${memberIds}::text[]) ORDER BY m.id COLLATE "C" FOR UPDATE OF m`.execute(
           trx,
         )
       ).rows.map((row) => {

@@ -95,27 +95,22 @@ export async function processEvents(
     return results;
   };
 
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const results = await run(pendingIndexes);
-      for (const [i, outcome] of results) outcomes[i] = outcome;
-      return outcomes as EventOutcome[];
-    } catch (error) {
-      if (!isRetryable(error) || attempt >= TRANSACTION_ATTEMPTS_MAX) throw error;
-      // Another process committed one of these event ids (or a serialisation failure hit):
-      // redo each event on its own, so one collision cannot fail its neighbours.
-      if (pendingIndexes.length > 1) {
-        for (const i of pendingIndexes) {
-          const single = await retrySingle(() => run([i]));
-          outcomes[i] = (single[0] as [number, EventOutcome])[1];
-        }
-        return outcomes as EventOutcome[];
-      }
+  try {
+    for (const [i, outcome] of await run(pendingIndexes)) outcomes[i] = outcome;
+  } catch (error) {
+    if (!isRetryable(error)) throw error;
+    // Another transaction committed one of these event ids, or a deadlock or serialisation
+    // failure hit: redo each event on its own (a bounded number of times), so one collision
+    // cannot fail its neighbours, and a replay now finds the committed event.
+    for (const i of pendingIndexes) {
+      const single = await retried(() => run([i]));
+      outcomes[i] = (single[0] as [number, EventOutcome])[1];
     }
   }
+  return outcomes as EventOutcome[];
 }
 
-async function retrySingle<T>(fn: () => Promise<T>): Promise<T> {
+async function retried<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await fn();

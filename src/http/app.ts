@@ -115,7 +115,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.validation) {
-      const errors = validationErrors(error, request);
+      const errors = validationErrors(error);
       return sendProblem(reply, problem('validation-failed', describeCount(errors.length), errors));
     }
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
@@ -205,7 +205,7 @@ export function describeCount(count: number): string {
 }
 
 /** Fastify's (Ajv's) validation errors as JSON Pointers into the request. */
-function validationErrors(error: FastifyError, request: FastifyRequest): FieldError[] {
+function validationErrors(error: FastifyError): FieldError[] {
   const context = (error as { validationContext?: string }).validationContext ?? 'body';
   const prefix = context === 'body' ? '' : `/${context}`;
   return (error.validation ?? []).map((v) => {
@@ -225,7 +225,6 @@ function validationErrors(error: FastifyError, request: FastifyRequest): FieldEr
       const field = pointer.split('/').filter(Boolean).at(-1) ?? context;
       detail = `${field} ${detail}`;
     }
-    void request;
     return { pointer: pointer || '/', detail };
   });
 }

@@ -1,6 +1,8 @@
 // TypeBox schemas of the HTTP API: they validate requests (where Fastify validates) and are
 // the OpenAPI document's source, with an example for every request and response.
 import { Type } from 'typebox';
+import { BATCH_SIZE_MAX, ID_PATTERN } from '../events/index.ts';
+import { MEMBER_ATTRIBUTES_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX } from '../members/index.ts';
 
 export const Problem = Type.Object(
   {
@@ -75,7 +77,7 @@ const EVENT_RESPONSE_EXAMPLE = {
 export const EventRequest = Type.Object(
   {
     id: Type.String({
-      pattern: '^[A-Za-z0-9._-]{1,128}$',
+      pattern: ID_PATTERN.source,
       description: "The caller's id of the event: its idempotency key",
     }),
     type: Type.String({
@@ -83,7 +85,7 @@ export const EventRequest = Type.Object(
       maxLength: 64,
       description: "An event type of the program (purchase, refund, or the program's own)",
     }),
-    memberId: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$' }),
+    memberId: Type.String({ pattern: ID_PATTERN.source }),
     occurredAt: Type.String({
       format: 'date-time',
       description:
@@ -102,7 +104,7 @@ export const EventRequest = Type.Object(
     ),
     refundOf: Type.Optional(
       Type.String({
-        pattern: '^[A-Za-z0-9._-]{1,128}$',
+        pattern: ID_PATTERN.source,
         description: 'For refunds: the event refunded',
       }),
     ),
@@ -161,7 +163,7 @@ export const BatchRequest = Type.Object(
       }),
       {
         minItems: 1,
-        maxItems: 1000,
+        maxItems: BATCH_SIZE_MAX,
       },
     ),
   },
@@ -233,7 +235,7 @@ export const MemberResponse = Type.Object(
 export const MemberPutRequest = Type.Object(
   {
     attributes: Type.Record(Type.String({ minLength: 1, maxLength: 64 }), Type.Unknown(), {
-      maxProperties: 64,
+      maxProperties: MEMBER_ATTRIBUTES_MAX,
       // TypeBox does not carry the key's limits into the JSON Schema; state them here.
       propertyNames: { minLength: 1, maxLength: 64 },
       description: 'Profile attributes rules can test (member.attributes)',
@@ -294,12 +296,12 @@ export const PageQuery = Type.Object({
   limit: Type.Optional(
     Type.String({
       pattern: '^(?:[1-9]|[1-9][0-9]|[1-4][0-9]{2}|500)$',
-      description: '1 to 500, default 50',
+      description: `1 to ${PAGE_SIZE_MAX}, default ${PAGE_SIZE_DEFAULT}`,
     }),
   ),
 });
 
-export const IdParam = Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9._-]{1,128}$' }) });
+export const IdParam = Type.Object({ id: Type.String({ pattern: ID_PATTERN.source }) });
 
 /** An error response: an RFC 9457 problem document, served as application/problem+json. */
 export function problemResponse(description: string) {
@@ -309,7 +311,7 @@ export function problemResponse(description: string) {
   };
 }
 
-export const PROBLEM_TEXT = {
+const PROBLEM_TEXT = {
   400: 'Invalid input: validation-failed (errors name each field) or malformed-request',
   401: 'No token, or a bad or expired one: unauthorized',
   403: 'The token lacks the scope: insufficient-scope',
@@ -322,13 +324,10 @@ export const PROBLEM_TEXT = {
 } as const;
 
 /** Error responses for the given statuses, for a route's `response` schema. */
-export function problems(
-  ...statuses: number[]
-): Record<number, ReturnType<typeof problemResponse>> {
+export function problems<const S extends keyof typeof PROBLEM_TEXT>(
+  ...statuses: S[]
+): Record<S, ReturnType<typeof problemResponse>> {
   return Object.fromEntries(
-    statuses.map((status) => [
-      status,
-      problemResponse(PROBLEM_TEXT[status as keyof typeof PROBLEM_TEXT] ?? 'Error'),
-    ]),
-  );
+    statuses.map((status) => [status, problemResponse(PROBLEM_TEXT[status])]),
+  ) as Record<S, ReturnType<typeof problemResponse>>;
 }

@@ -80,10 +80,6 @@ export class LedgerBatch {
 
   constructor(private readonly programId: string) {}
 
-  get size(): number {
-    return this.entries.length;
-  }
-
   /**
    * Credits `points` to the member's available account from the program's `issued`
    * account. `availableBefore` is the member's balance before this entry: a negative
@@ -169,11 +165,6 @@ export class LedgerBatch {
       this.entries.push({ ...meta, index: entryIndex, postings });
     }
     return { entryIndex: debited > 0n ? entryIndex : -1, fromLots, debt, debited };
-  }
-
-  /** Points still left in lots of the given rows after the debits planned in this batch. */
-  remainingOf(lot: LotRow): bigint {
-    return lot.remaining - (this.lotDebits.get(lot.id) ?? 0n);
   }
 
   /**

@@ -83,16 +83,8 @@ export class Fraction {
     return new Fraction(this.num * other.den + other.num * this.den, this.den * other.den);
   }
 
-  sub(other: Fraction): Fraction {
-    return new Fraction(this.num * other.den - other.num * this.den, this.den * other.den);
-  }
-
   mul(other: Fraction): Fraction {
     return new Fraction(this.num * other.num, this.den * other.den);
-  }
-
-  min(other: Fraction): Fraction {
-    return this.compare(other) <= 0 ? this : other;
   }
 
   compare(other: Fraction): number {

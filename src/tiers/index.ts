@@ -16,7 +16,7 @@
 // Every change is a tier_changes row (history), with the metric value that caused it.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { minorDigits } from '../money/index.ts';
+import { formatAmount, minorDigits } from '../money/index.ts';
 import type { ProgramDocument } from '../rules/index.ts';
 import { localTime } from '../rules/index.ts';
 
@@ -176,8 +176,8 @@ export function progressToward(
 ): TierProgress {
   const scale = thresholdScale(tiers, baseCurrency);
   const next = tiers.levels[levelIndex(tiers, tierId) + 1];
-  const money = scale !== 1n;
-  const show = (v: bigint): number | string => (money ? formatMinor(v, scale) : Number(v));
+  const money = tiers.metric.type === 'spend' || tiers.metric.type === 'amount';
+  const show = (v: bigint): number | string => (money ? formatAmount(v, baseCurrency) : Number(v));
   const required = next ? BigInt(next.threshold) * scale : null;
   const remaining = required === null ? null : required > value ? required - value : 0n;
   return {
@@ -188,14 +188,6 @@ export function progressToward(
     remaining: remaining === null ? null : show(remaining),
     ...(money ? { currency: baseCurrency } : {}),
   };
-}
-
-function formatMinor(value: bigint, scale: bigint): string {
-  const digits = scale.toString().length - 1;
-  const negative = value < 0n;
-  const text = (negative ? -value : value).toString().padStart(digits + 1, '0');
-  const body = digits === 0 ? text : `${text.slice(0, -digits)}.${text.slice(-digits)}`;
-  return negative ? `-${body}` : body;
 }
 
 export interface ReevaluationResult {

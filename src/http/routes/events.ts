@@ -4,6 +4,7 @@ import {
   explainEvent,
   processEvents,
   type EventOutcome,
+  type EventResponse as EventAnswer,
 } from '../../events/index.ts';
 import {
   BATCH_BODY_BYTES_MAX,
@@ -19,25 +20,19 @@ import {
   EventRequest,
   EventResponse,
   IdParam,
-  problemResponse,
-  PROBLEM_TEXT,
+  problems,
 } from '../schemas.ts';
 
 const errorResponses = {
-  400: problemResponse(PROBLEM_TEXT[400]),
-  401: problemResponse(PROBLEM_TEXT[401]),
-  403: problemResponse(PROBLEM_TEXT[403]),
-  409: problemResponse(PROBLEM_TEXT[409]),
-  413: problemResponse(PROBLEM_TEXT[413]),
-  422: problemResponse(PROBLEM_TEXT[422]),
+  ...problems(400, 401, 403, 409, 413, 422),
 };
 
 /** Maps a domain outcome to an HTTP status and body (problem documents for failures). */
-export function outcomeToHttp(outcome: EventOutcome): {
-  status: number;
-  body?: unknown;
-  problem?: ProblemDocument;
-} {
+export function outcomeToHttp(
+  outcome: EventOutcome,
+):
+  | { status: 200 | 201; body: EventAnswer; problem?: never }
+  | { status: number; problem: ProblemDocument } {
   switch (outcome.status) {
     case 'created':
       return { status: 201, body: outcome.body };
@@ -120,10 +115,7 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
         body: BatchRequest,
         response: {
           200: BatchResponse,
-          400: problemResponse(PROBLEM_TEXT[400]),
-          401: problemResponse(PROBLEM_TEXT[401]),
-          403: problemResponse(PROBLEM_TEXT[403]),
-          413: problemResponse(PROBLEM_TEXT[413]),
+          ...problems(400, 401, 403, 413),
         },
       },
     },
@@ -205,9 +197,7 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
               ],
             },
           ),
-          401: problemResponse(PROBLEM_TEXT[401]),
-          403: problemResponse(PROBLEM_TEXT[403]),
-          404: problemResponse(PROBLEM_TEXT[404]),
+          ...problems(401, 403, 404),
         },
       },
     },

@@ -13,15 +13,11 @@ import {
   MemberPutRequest,
   MemberResponse,
   PageQuery,
-  problemResponse,
-  PROBLEM_TEXT,
+  problems,
 } from '../schemas.ts';
 
 const errors = {
-  400: problemResponse(PROBLEM_TEXT[400]),
-  401: problemResponse(PROBLEM_TEXT[401]),
-  403: problemResponse(PROBLEM_TEXT[403]),
-  404: problemResponse(PROBLEM_TEXT[404]),
+  ...problems(400, 401, 403, 404),
 };
 
 export function registerMemberRoutes(app: App, deps: AppDeps): void {

@@ -7,7 +7,7 @@ import {
 import { ProgramDocumentSchema, RETAIL_EXAMPLE } from '../../rules/index.ts';
 import { describeCount, principalOf, type App, type AppDeps } from '../app.ts';
 import { problem, sendProblem } from '../problems.ts';
-import { problemResponse, PROBLEM_TEXT } from '../schemas.ts';
+import { problems } from '../schemas.ts';
 
 const ProgramVersion = Type.Object(
   {
@@ -31,9 +31,7 @@ const ProgramVersion = Type.Object(
 );
 
 const errors = {
-  401: problemResponse(PROBLEM_TEXT[401]),
-  403: problemResponse(PROBLEM_TEXT[403]),
-  404: problemResponse(PROBLEM_TEXT[404]),
+  ...problems(401, 403, 404),
 };
 
 function view(v: ProgramVersionView) {
@@ -84,7 +82,7 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
           'Publishes at once as the next immutable version; events evaluate against exactly one version, named in their answer.',
         security: [{ oauth2: ['program:write'] }],
         body: ProgramDocumentSchema,
-        response: { 200: ProgramVersion, 400: problemResponse(PROBLEM_TEXT[400]), ...errors },
+        response: { 200: ProgramVersion, ...problems(400), ...errors },
       },
     },
     async (request, reply) => {
@@ -119,7 +117,7 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
         summary: 'An earlier (immutable) version of the program document',
         security: [{ oauth2: ['program:read'] }],
         params: Type.Object({ version: Type.String({ pattern: '^[1-9][0-9]{0,8}$' }) }),
-        response: { 200: ProgramVersion, 400: problemResponse(PROBLEM_TEXT[400]), ...errors },
+        response: { 200: ProgramVersion, ...problems(400), ...errors },
       },
     },
     async (request, reply) => {

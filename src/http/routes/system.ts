@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { migrationsDone } from '../../db/migrate.ts';
 import type { App, AppDeps } from '../app.ts';
 import { PROBLEMS, problem, problemPage, sendProblem, type ProblemCode } from '../problems.ts';
-import { Problem, problemResponse, PROBLEM_TEXT } from '../schemas.ts';
+import { Problem, problems } from '../schemas.ts';
 
 export function registerSystemRoutes(app: App, deps: AppDeps): void {
   app.addSchema(Problem);
@@ -34,7 +34,7 @@ export function registerSystemRoutes(app: App, deps: AppDeps): void {
         security: [],
         response: {
           200: Type.Object({ status: Type.Literal('ready') }, { examples: [{ status: 'ready' }] }),
-          503: problemResponse(PROBLEM_TEXT[503]),
+          ...problems(503),
         },
       },
     },
@@ -98,7 +98,7 @@ export function registerSystemRoutes(app: App, deps: AppDeps): void {
               },
             },
           },
-          404: problemResponse(PROBLEM_TEXT[404]),
+          ...problems(404),
         },
       },
     },

@@ -23,6 +23,7 @@ import {
   metricNames,
   mergeMetricDeltas,
   thresholdScale,
+  tierMetricSql,
   windowDays,
   type MetricDelta,
   type TierChange,
@@ -382,10 +383,7 @@ async function processRound(
           Row & { tier_value: bigint | null }
         >`SELECT m.id, false AS inserted, m.available, m.pending, m.held,
           m.tier_id, m.tier_since, m.attributes,
-          (SELECT sum(d.value)::bigint FROM member_metric_days d
-            WHERE d.program_id = m.program_id AND d.member_id = m.id AND d.metric = ANY(${tierMetrics}::text[])
-              AND (${range.from}::date IS NULL OR d.day >= ${range.from}::date)
-              AND (${range.to}::date IS NULL OR d.day <= ${range.to}::date)) AS tier_value
+          ${tierMetricSql(tierMetrics, range)} AS tier_value
         FROM members m
         WHERE m.program_id = ${programId} AND m.id = ANY(${memberIds}::text[]) ORDER BY m.id COLLATE "C" FOR UPDATE OF m`.execute(
           trx,

@@ -4,7 +4,13 @@ import type { Database } from '../db/schema.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { INVALIDATION_CHANNEL, type MemberViewCache } from './cache.ts';
 import { localTime } from '../rules/index.ts';
-import { metricNames, progressToward, windowDays, type TierProgress } from '../tiers/index.ts';
+import {
+  metricNames,
+  progressToward,
+  tierMetricSql,
+  windowDays,
+  type TierProgress,
+} from '../tiers/index.ts';
 
 export const PAGE_SIZE_DEFAULT = 50;
 export const PAGE_SIZE_MAX = 500;
@@ -32,10 +38,16 @@ export async function getMember(
   // version this process last saw, and the version in force (a newer one means one more).
   let program = programs.lastSeen(programId) ?? (await programs.current(db, programId));
   if (!program) return undefined;
-  const day = localTime(now, program.document.timeZone).date;
-  const cached = cache?.get(programId, memberId, program.version, day);
+  const cached = cache?.get(
+    programId,
+    memberId,
+    program.version,
+    localTime(now, program.document.timeZone).date,
+  );
   if (cached) return cached;
   for (;;) {
+    // The local day in the zone of the version being read (a new version may move it).
+    const day = localTime(now, program.document.timeZone).date;
     const token = cache?.generation(programId, memberId);
     const tiers = program.document.tiers;
     const base = program.document.currencies[0] as string;
@@ -53,11 +65,7 @@ export async function getMember(
       current_version: number;
       tier_value: bigint | null;
     }>`SELECT m.id, m.created_at, m.attributes, m.available, m.pending, m.held, m.tier_id, m.tier_since,
-        p.current_version,
-        (SELECT sum(d.value)::bigint FROM member_metric_days d
-          WHERE d.program_id = m.program_id AND d.member_id = m.id AND d.metric = ANY(${metrics}::text[])
-            AND (${range.from}::date IS NULL OR d.day >= ${range.from}::date)
-            AND (${range.to}::date IS NULL OR d.day <= ${range.to}::date)) AS tier_value
+        p.current_version, ${tierMetricSql(metrics, range)} AS tier_value
       FROM members m JOIN programs p ON p.id = m.program_id
       WHERE m.program_id = ${programId} AND m.id = ${memberId}`.execute(db);
     const row = result.rows[0];

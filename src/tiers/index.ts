@@ -85,24 +85,18 @@ export function levelIndex(tiers: TiersConfig, tierId: string | null): number {
   return tierId === null ? -1 : tiers.levels.findIndex((l) => l.id === tierId);
 }
 
-/** Sums the tier metric per member over one window, in one query. */
-export async function windowSums(
-  db: Kysely<Database> | Transaction<Database>,
-  programId: string,
-  memberIds: string[],
+/**
+ * The tier metric of the member row aliased `m` over one window, as a scalar subquery to
+ * put in the select list of the query that reads (or locks) the member.
+ */
+export function tierMetricSql(
   metrics: string[],
   range: { from: string | null; to: string | null },
-): Promise<Map<string, bigint>> {
-  const sums = new Map<string, bigint>();
-  if (memberIds.length === 0) return sums;
-  const rows = await sql<{ member_id: string; total: bigint }>`
-    SELECT member_id, sum(value)::bigint AS total FROM member_metric_days
-    WHERE program_id = ${programId} AND member_id = ANY(${memberIds}::text[]) AND metric = ANY(${metrics}::text[])
-      AND (${range.from}::date IS NULL OR day >= ${range.from}::date)
-      AND (${range.to}::date IS NULL OR day <= ${range.to}::date)
-    GROUP BY member_id`.execute(db);
-  for (const row of rows.rows) sums.set(row.member_id, row.total);
-  return sums;
+) {
+  return sql<bigint | null>`(SELECT sum(d.value)::bigint FROM member_metric_days d
+    WHERE d.program_id = m.program_id AND d.member_id = m.id AND d.metric = ANY(${metrics}::text[])
+      AND (${range.from}::date IS NULL OR d.day >= ${range.from}::date)
+      AND (${range.to}::date IS NULL OR d.day <= ${range.to}::date))`;
 }
 
 export interface MetricDelta {
@@ -222,16 +216,15 @@ export async function reevaluateTiers(
   let after = '';
   for (;;) {
     const done = await db.transaction().execute(async (trx) => {
-      const members = await sql<{ id: string; tier_id: string | null }>`
-        SELECT id, tier_id FROM members WHERE program_id = ${programId} AND id > ${after}
-        ORDER BY id LIMIT ${REEVALUATION_BATCH_SIZE} FOR UPDATE`.execute(trx);
+      const members = await sql<{ id: string; tier_id: string | null; tier_value: bigint | null }>`
+        SELECT m.id, m.tier_id, ${tierMetricSql(metrics, range)} AS tier_value FROM members m
+        WHERE m.program_id = ${programId} AND m.id > ${after}
+        ORDER BY m.id LIMIT ${REEVALUATION_BATCH_SIZE} FOR UPDATE OF m`.execute(trx);
       if (members.rows.length === 0) return true;
       after = (members.rows.at(-1) as { id: string }).id;
-      const ids = members.rows.map((m) => m.id);
-      const sums = await windowSums(trx, programId, ids, metrics, range);
       const changes: TierChange[] = [];
       for (const member of members.rows) {
-        const value = sums.get(member.id) ?? 0n;
+        const value = member.tier_value ?? 0n;
         const target = levelFor(tiers, scale, value);
         if (target.id === member.tier_id) continue;
         const lower = levelIndex(tiers, target.id) < levelIndex(tiers, member.tier_id);

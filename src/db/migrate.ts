@@ -14,7 +14,15 @@ export interface Migration {
   sql: string;
 }
 
-export async function loadMigrations(): Promise<Migration[]> {
+let loaded: Promise<Migration[]> | undefined;
+
+/** The migrations this build ships, read from disk once per process. */
+export function loadMigrations(): Promise<Migration[]> {
+  loaded ??= readMigrations();
+  return loaded;
+}
+
+async function readMigrations(): Promise<Migration[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{6}_[a-z0-9_]+\.sql$/.test(f));
   files.sort();
   return Promise.all(

@@ -5,6 +5,7 @@ export {
   type EventOutcome,
   type EventResponse,
   type Submission,
+  type WriteCounts,
 } from './process.ts';
 export { GroupCommitter, QueueFullError, type GroupCommitOptions } from './group-commit.ts';
 export { canonicalJson, bodyHash, parseInstant, ID_PATTERN, type FieldError } from './validate.ts';

@@ -1,5 +1,5 @@
 // The write half of a round (see process.ts): one statement for everything.
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { ledgerWriteCtes, type LedgerRows } from '../ledger/index.ts';
 import { invalidationPayloads, INVALIDATION_CHANNEL } from '../members/cache.ts';
@@ -15,7 +15,7 @@ import type { ValidEvent } from './validate.ts';
  * Nested documents travel as JSON parameters, which costs less than arrays of strings.
  */
 export async function writeRound(
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   round: {
     programId: string;
     version: number;
@@ -43,8 +43,11 @@ export async function writeRound(
     response: x.response,
     trace: x.trace,
   }));
+  const updated = round.members.filter((m) => !m.insert);
   const members = round.members.map((m) => ({
     id: m.id,
+    insert: m.insert,
+    xmin: m.xmin,
     available: String(m.available),
     pending: String(m.pending),
     held: String(m.held),
@@ -87,12 +90,23 @@ export async function writeRound(
         points bigint, response json, trace json)
       RETURNING 1),
     ${ledgerWriteCtes(programId, round.ledger)},
+    member_rows AS (
+      SELECT * FROM json_to_recordset(${JSON.stringify(members)}::json) AS c(id text, insert boolean, xmin xid,
+        available bigint, pending bigint, held bigint, tier_id text, tier_since timestamptz)),
     written_members AS (
       UPDATE members SET available = c.available, pending = c.pending, held = c.held, tier_id = c.tier_id,
         tier_since = c.tier_since, updated_at = ${at}::timestamptz
-      FROM json_to_recordset(${JSON.stringify(members)}::json) AS c(id text, available bigint, pending bigint,
-        held bigint, tier_id text, tier_since timestamptz)
-      WHERE members.program_id = ${programId} AND members.id = c.id
+      FROM member_rows c
+      -- The id list lets the plan find each row by its key, also as a prepared statement's
+      -- generic plan, which cannot know how few rows the JSON holds. A row whose version is
+      -- no longer the one read is left alone, and the check below fails the statement.
+      WHERE members.program_id = ${programId} AND members.id = ANY(${updated.map((m) => m.id)}::text[])
+        AND members.id = c.id AND NOT c.insert AND members.xmin = c.xmin
+      RETURNING 1),
+    inserted_members AS (
+      INSERT INTO members (program_id, id, created_at, updated_at, available, pending, held, tier_id, tier_since)
+      SELECT ${programId}, id, ${at}::timestamptz, ${at}::timestamptz, available, pending, held, tier_id, tier_since
+      FROM member_rows WHERE insert
       RETURNING 1),
     written_metrics AS (
       INSERT INTO member_metric_days (program_id, member_id, metric, day, value)
@@ -116,5 +130,10 @@ export async function writeRound(
     notified AS (
       SELECT pg_notify(${INVALIDATION_CHANNEL}, payload)
       FROM json_array_elements_text(${JSON.stringify(notifications)}::json) AS payload)
-    SELECT (SELECT count(*) FROM notified) AS notified`.execute(trx);
+    SELECT (SELECT count(*) FROM notified) AS notified,
+      (SELECT count(*) FROM inserted_members) AS inserted,
+      CASE WHEN (SELECT count(*) FROM written_members) <> ${updated.length}
+        THEN patron_write_conflict('a member changed since it was read') END AS checked`.execute(
+    trx,
+  );
 }

@@ -19,7 +19,7 @@
 // within one set-based statement (batch-first); callers lock the member rows first,
 // in sorted order, so concurrent batches cannot deadlock.
 import assert from 'node:assert/strict';
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 
 export type MemberAccount = 'available' | 'pending' | 'held';
@@ -285,9 +285,12 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
       RETURNING 1)`;
 }
 
-/** The member's lots with points left, in consumption order. */
+/**
+ * The member's lots with points left, in consumption order. Read after the member rows are
+ * locked, or checked (their version) by the write that spends them.
+ */
 export async function openLots(
-  trx: Transaction<Database>,
+  trx: Kysely<Database>,
   programId: string,
   memberIds: string[],
 ): Promise<Map<string, (LotRow & { entryId: bigint })[]>> {

@@ -2,7 +2,7 @@
 // worker thread so that its timers and sockets never wait behind the orchestrator's work.
 
 /** What one request of a phase does. */
-export type RequestKind = 'event' | 'batch' | 'member' | 'health';
+export type RequestKind = 'event' | 'batch' | 'member' | 'health' | 'redemption';
 
 export interface Target {
   /** http://127.0.0.1:PORT */
@@ -12,6 +12,8 @@ export interface Target {
   memberPoolSize: number;
   /** Makes event ids unique across runs against the same database. */
   runId: string;
+  /** Redemptions hold this reward (cost 1 point) and confirm it. */
+  rewardId?: string;
 }
 
 /**

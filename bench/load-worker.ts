@@ -39,6 +39,7 @@ interface Outcome {
 /** Which members of the pool have been created by an answered event, across phases. */
 let createdMembers = new Uint8Array(0);
 let eventSequence = 0;
+let redemptionSequence = 0;
 
 function port() {
   if (!parentPort) throw new Error('load-worker.ts must run in a worker thread');
@@ -100,6 +101,8 @@ class PhaseRun {
           return await this.sendMemberRead();
         case 'health':
           return await this.sendGet('/health', {});
+        case 'redemption':
+          return await this.sendRedemption();
       }
     } catch (error) {
       const err = error as { code?: string; message?: string };
@@ -190,6 +193,47 @@ class PhaseRun {
       Math.floor(Math.random() * Math.min(count, READ_SET_MEMBERS))
     ] as number;
     return this.sendGet(`/v1/members/m-${member}`, this.authHeaders);
+  }
+
+  /** A hold of the bench reward for a member who has points, then its confirm: one item. */
+  async sendRedemption(): Promise<Outcome> {
+    const count = this.existingMembers.length;
+    if (count === 0 || this.target.rewardId === undefined) {
+      this.fail(0, 1, 'no member with points, or no reward to redeem');
+      return { status: 0, itemsOk: 0, itemsFailed: 1 };
+    }
+    const member = this.existingMembers[Math.floor(Math.random() * count)] as number;
+    redemptionSequence += 1;
+    const hold = await this.pool.request({
+      method: 'POST',
+      path: '/v1/redemptions',
+      headers: {
+        ...this.jsonHeaders,
+        'idempotency-key': `bench-${this.target.runId}-${redemptionSequence}`,
+      },
+      body: `{"memberId":"m-${member}","rewardId":"${this.target.rewardId}"}`,
+    });
+    const text = await hold.body.text();
+    if (hold.statusCode !== 201) {
+      this.fail(hold.statusCode, 1, `POST /v1/redemptions → ${hold.statusCode}: ${text}`);
+      return { status: hold.statusCode, itemsOk: 0, itemsFailed: 1 };
+    }
+    const { id } = JSON.parse(text) as { id: string };
+    const confirm = await this.pool.request({
+      method: 'POST',
+      path: `/v1/redemptions/${id}:confirm`,
+      headers: this.authHeaders,
+    });
+    if (confirm.statusCode !== 200) {
+      this.fail(
+        confirm.statusCode,
+        1,
+        `confirm → ${confirm.statusCode}: ${await confirm.body.text()}`,
+      );
+      return { status: confirm.statusCode, itemsOk: 0, itemsFailed: 1 };
+    }
+    await confirm.body.dump();
+    return { status: 200, itemsOk: 1, itemsFailed: 0 };
   }
 
   async sendGet(path: string, headers: Record<string, string>): Promise<Outcome> {

@@ -119,6 +119,8 @@ export interface SummaryFigures {
   readsPerSecond: number;
   readsToHealthRatio: number;
   rssMb: number;
+  redemptionsPerSecond: number;
+  redemptionRatio: number;
 }
 
 /** The last line of the run, in the format the README and the issue quote. */
@@ -128,6 +130,7 @@ export function summaryLine(f: SummaryFigures): string {
     `single ${whole(f.singleEventsPerSecond)} ev/s (${fixed(f.singleRatio, 1)}x); ` +
     `batch ${whole(f.batchEventsPerSecond)} ev/s (${fixed(f.batchRatio, 1)}x); ` +
     `reads ${whole(f.readsPerSecond)}/s (${fixed(f.readsToHealthRatio, 2)}x health); ` +
-    `rss ${whole(f.rssMb)} MB`
+    `rss ${whole(f.rssMb)} MB; ` +
+    `redeem ${whole(f.redemptionsPerSecond)}/s (${fixed(f.redemptionRatio, 1)}x)`
   );
 }

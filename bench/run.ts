@@ -107,6 +107,18 @@ function describeFailures(result: PhaseResult): string {
   return `${byStatus}${abandoned}`;
 }
 
+/** The reward the redemption phase holds and confirms: 1 point, unlimited stock. */
+async function createBenchReward(origin: string, token: string): Promise<string> {
+  const res = await request(`${origin}/v1/rewards`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Bench coffee', cost: 1 }),
+  });
+  const text = await res.body.text();
+  if (res.statusCode !== 201) throw new Error(`POST /v1/rewards → ${res.statusCode}: ${text}`);
+  return (JSON.parse(text) as { id: string }).id;
+}
+
 async function smokeCheck(origin: string, token: string, runId: string): Promise<string[]> {
   // One event and one read before the load, so a broken route shows its answer plainly.
   const problems: string[] = [];
@@ -324,13 +336,30 @@ async function main(): Promise<number> {
         `${whole(f.itemsPerSecond)} ev/s (${fixed(f.itemsPerSecond / baseline.insertsPerSecond, 2)}x baseline), ` +
         `${fixed(f.requestsPerSecond, 1)} batches/s; batch p50 ${ms(f.latency.p50)}, p99 ${ms(f.latency.p99)}`,
     );
+    // Redemptions: a reward of 1 point, held and confirmed by members who earned above.
+    target.rewardId = await createBenchReward(patron.origin, token);
+    const redemptions = await runPhase(
+      generator,
+      patron,
+      target,
+      {
+        mode: 'closed',
+        name: 'd. redemptions, hold + confirm',
+        kind: 'redemption',
+        batchSize: 1,
+        ...settings.redemptions,
+      },
+      (f) =>
+        `${whole(f.itemsPerSecond)} /s (${fixed(f.itemsPerSecond / baseline.insertsPerSecond, 2)}x baseline); ` +
+        `p50 ${ms(f.latency.p50)}, p99 ${ms(f.latency.p99)} for both requests`,
+    );
     const reads = await runPhase(
       generator,
       patron,
       target,
       {
         mode: 'closed',
-        name: 'd. GET /v1/members/{id}',
+        name: 'e. GET /v1/members/{id}',
         kind: 'member',
         batchSize: 1,
         ...settings.reads,
@@ -342,7 +371,7 @@ async function main(): Promise<number> {
       generator,
       patron,
       target,
-      { mode: 'closed', name: 'd. GET /health', kind: 'health', batchSize: 1, ...settings.health },
+      { mode: 'closed', name: 'e. GET /health', kind: 'health', batchSize: 1, ...settings.health },
       (f) => `${whole(f.itemsPerSecond)} /s; p50 ${ms(f.latency.p50)}, p99 ${ms(f.latency.p99)}`,
     );
     rssResult ??= rss.stop();
@@ -353,7 +382,8 @@ async function main(): Promise<number> {
     const singleRatio = single.itemsPerSecond / baseline.insertsPerSecond;
     const batchRatio = batch.itemsPerSecond / baseline.insertsPerSecond;
     const readsRatio = reads.itemsPerSecond / health.itemsPerSecond;
-    const phases = { open, single, batch, reads, health };
+    const redemptionRatio = redemptions.itemsPerSecond / baseline.insertsPerSecond;
+    const phases = { open, single, batch, redemptions, reads, health };
     const failures = Object.entries(phases).filter(([, f]) => failedCount(f.result) > 0);
     const failedTotal = failures.reduce((sum, [, f]) => sum + failedCount(f.result), 0);
 
@@ -383,6 +413,12 @@ async function main(): Promise<number> {
         `${whole(batch.itemsPerSecond)} ev/s`,
         `${fixed(batchRatio, 2)}x`,
         `${fixed(batch.requestsPerSecond, 1)} batches/s, batch p50 ${ms(batch.latency.p50)}, p99 ${ms(batch.latency.p99)}`,
+      ],
+      [
+        `hold + confirm, ${settings.redemptions.connections} conns`,
+        `${whole(redemptions.itemsPerSecond)} /s`,
+        `${fixed(redemptionRatio, 2)}x`,
+        `p50 ${ms(redemptions.latency.p50)}, p99 ${ms(redemptions.latency.p99)} (both requests)`,
       ],
       [
         `GET /v1/members/{id}, ${settings.reads.connections} conns`,
@@ -425,6 +461,8 @@ async function main(): Promise<number> {
       readsPerSecond: reads.itemsPerSecond,
       readsToHealthRatio: readsRatio,
       rssMb,
+      redemptionsPerSecond: redemptions.itemsPerSecond,
+      redemptionRatio,
     });
 
     mkdirSync(new URL('.', RESULTS_FILE), { recursive: true });
@@ -465,6 +503,7 @@ async function main(): Promise<number> {
         ...phaseJson(batch),
         ratioToBaseline: round3(batchRatio),
       },
+      redemptions: { ...phaseJson(redemptions), ratioToBaseline: round3(redemptionRatio) },
       reads: { ...phaseJson(reads), ratioToHealth: round3(readsRatio) },
       health: phaseJson(health),
       rss: {

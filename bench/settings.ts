@@ -16,6 +16,7 @@ export interface BenchSettings {
   closedLoop: PhaseTiming & { connections: number };
   batches: PhaseTiming & { connections: number; batchSize: number };
   reads: PhaseTiming & { connections: number };
+  redemptions: PhaseTiming & { connections: number };
   health: PhaseTiming & { connections: number };
   memberPoolSize: number;
   /** The server's entry point, relative to the repository root (BENCH_PATRON_ENTRY). */
@@ -63,6 +64,7 @@ export function parseBenchSettings(env: Record<string, string | undefined>): Ben
     closedLoop: { ...timing(1, 10, seconds), connections: 64 },
     batches: { ...timing(1, 10, seconds), connections: 4, batchSize: 500 },
     reads: { ...timing(1, 5, seconds), connections: 64 },
+    redemptions: { ...timing(1, 5, seconds), connections: 16 },
     health: { ...timing(1, 5, seconds), connections: 64 },
     memberPoolSize: 20_000,
     // Overridable to bench another entry point (or a stand-in while testing the bench).

@@ -7,7 +7,12 @@ import { GroupCommitter } from './events/index.ts';
 import { buildApp, type App } from './http/app.ts';
 import { MemberViewCache } from './members/cache.ts';
 import { listenForInvalidations } from './members/listener.ts';
+import { runExpiry, runExpiryWarnings } from './expiry/index.ts';
+import { JobRunner } from './jobs/index.ts';
+import { PENDING_RELEASE_BATCH, releaseDuePending } from './pending/index.ts';
+import { reevaluateTiers } from './tiers/index.ts';
 import { ProgramCache } from './programs/index.ts';
+import { HOLD_RELEASE_BATCH, releaseExpiredHolds } from './redemptions/index.ts';
 
 const PACKAGE_VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -26,19 +31,49 @@ export const GROUP_TRANSACTIONS_MAX_POSTGRES = 2;
 /** Single events waiting for a transaction before Patron answers 503 (back-pressure). */
 export const GROUP_QUEUE_LENGTH_MAX = 20_000;
 
+/** The scheduled job that gives expired redemption holds back, and how often it runs. */
+export const HOLD_RELEASE_JOB = 'redemptions.release-expired-holds';
+export const HOLD_RELEASE_EVERY_SECONDS = 10;
+/** Pending points whose window is over become available within a minute. */
+export const PENDING_RELEASE_JOB = 'pending.release-due';
+export const PENDING_RELEASE_EVERY_SECONDS = 60;
+/** Expiry and its warnings: every few minutes, so points expire close to their instant. */
+export const EXPIRY_JOB = 'expiry.expire-points';
+export const EXPIRY_EVERY_SECONDS = 300;
+export const EXPIRY_WARNINGS_JOB = 'expiry.send-warnings';
+export const EXPIRY_WARNINGS_EVERY_SECONDS = 3_600;
+/** The tier downgrade pass over every program, daily at 02:30 UTC. */
+export const TIER_REEVALUATION_JOB = 'tiers.reevaluate';
+export const TIER_REEVALUATION_CRON = '30 2 * * *';
+
+/** Which parts of the job runner a process runs (see src/jobs/index.ts). */
+export interface JobRoles {
+  /** Run job handlers, and pg-boss's maintenance. */
+  work: boolean;
+  /** Send scheduled jobs when they are due. */
+  schedule: boolean;
+}
+
 export interface ServerOptions {
   handle: Db;
   issuer: string;
   tokenTtlSeconds: number;
   logger?: Logger | false;
   now?: () => Date;
+  /**
+   * The job runner's parts this process runs (default: both). `false` starts no runner at all:
+   * tests call the jobs' functions themselves, at the instants they choose.
+   */
+  jobs?: JobRoles | false;
 }
 
 export interface Server {
   app: App;
   events: GroupCommitter;
   auth: AuthService;
-  /** Stops what the server started besides HTTP (the invalidation listener). */
+  /** Sends jobs (undefined with `jobs: false`). */
+  jobs: JobRunner | undefined;
+  /** Stops what the server started besides HTTP (the job runner, the invalidation listener). */
   stop(): Promise<void>;
 }
 
@@ -81,13 +116,156 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     logger: options.logger ?? false,
     version: PACKAGE_VERSION,
   });
+  const jobs =
+    options.jobs === false
+      ? undefined
+      : await startJobs(
+          { db: options.handle.db, programs, members, now, logger: options.logger || undefined },
+          options.handle,
+          options.jobs ?? { work: true, schedule: true },
+        );
   return {
     app,
     events,
     auth,
-    /** Stops what the server started besides HTTP (the invalidation listener). */
+    jobs,
     stop: async () => {
+      await jobs?.stop();
       await listener?.close();
     },
   };
+}
+
+export interface JobProcessOptions {
+  handle: Db;
+  roles: JobRoles;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+/**
+ * A process that runs jobs and serves no HTTP (`--role worker` or `--role scheduler`). Its
+ * caches need no invalidation listener: programs are compiled per version, read from the
+ * database in every transaction, and it serves no member views (its releases reach the API
+ * processes' caches by the notifications their transactions send).
+ */
+export async function createJobProcess(
+  options: JobProcessOptions,
+): Promise<{ jobs: JobRunner; stop(): Promise<void> }> {
+  const jobs = await startJobs(
+    {
+      db: options.handle.db,
+      programs: new ProgramCache(),
+      members: { invalidate: () => {} },
+      now: options.now ?? (() => new Date()),
+      logger: options.logger,
+    },
+    options.handle,
+    options.roles,
+  );
+  return { jobs, stop: () => jobs.stop() };
+}
+
+interface JobDeps {
+  db: Db['db'];
+  programs: ProgramCache;
+  members: Pick<MemberViewCache, 'invalidate'>;
+  now: () => Date;
+  logger: Logger | undefined;
+}
+
+async function startJobs(deps: JobDeps, handle: Db, roles: JobRoles): Promise<JobRunner> {
+  // The name pg-boss's instance registry shows for this process: its role.
+  const instanceName =
+    roles.work && roles.schedule
+      ? 'patron'
+      : roles.work
+        ? 'patron-worker'
+        : roles.schedule
+          ? 'patron-scheduler'
+          : 'patron-api';
+  const jobs = new JobRunner({ handle, logger: deps.logger, instanceName });
+  registerPatronJobs(jobs, deps);
+  await jobs.start(roles);
+  return jobs;
+}
+
+/** Patron's jobs, registered in every process alike (one that does not work them may send them). */
+function registerPatronJobs(jobs: JobRunner, deps: JobDeps): void {
+  jobs.schedule(HOLD_RELEASE_JOB, { everySeconds: HOLD_RELEASE_EVERY_SECONDS }, (run) =>
+    releaseHolds(deps, run.signal),
+  );
+  jobs.schedule(PENDING_RELEASE_JOB, { everySeconds: PENDING_RELEASE_EVERY_SECONDS }, (run) =>
+    releasePending(deps, run.signal),
+  );
+  jobs.schedule(EXPIRY_JOB, { everySeconds: EXPIRY_EVERY_SECONDS }, (run) =>
+    untilDone(run.signal, async () => {
+      const result = await runExpiry(deps.db, deps.programs, null, deps.now(), {
+        cache: deps.members,
+      });
+      if (result.members > 0)
+        deps.logger?.info(
+          { members: result.members, points: String(result.points) },
+          'expired points',
+        );
+      return result.done;
+    }),
+  );
+  jobs.schedule(EXPIRY_WARNINGS_JOB, { everySeconds: EXPIRY_WARNINGS_EVERY_SECONDS }, (run) =>
+    untilDone(run.signal, async () => {
+      const result = await runExpiryWarnings(deps.db, deps.programs, null, deps.now());
+      return result.done;
+    }),
+  );
+  jobs.schedule(TIER_REEVALUATION_JOB, { cron: TIER_REEVALUATION_CRON }, async () => {
+    const programs = await deps.db
+      .selectFrom('programs')
+      .select('id')
+      .where('current_version', '>', 0)
+      .execute();
+    for (const { id } of programs) {
+      const program = await deps.programs.current(deps.db, id);
+      if (!program) continue;
+      await reevaluateTiers(deps.db, id, program.document, program.version, deps.now(), (ids) =>
+        deps.members.invalidate(id, ids),
+      );
+    }
+  });
+}
+
+/** Calls `step` until it says it is done, or the run's time is up (its signal aborts). */
+async function untilDone(
+  signal: AbortSignal | undefined,
+  step: () => Promise<boolean>,
+): Promise<void> {
+  while (!signal?.aborted) {
+    if (await step()) return;
+  }
+}
+
+/** Makes pending points whose window is over available, a batch of members at a time. */
+async function releasePending(deps: JobDeps, signal?: AbortSignal): Promise<void> {
+  while (!signal?.aborted) {
+    const { members, memberIds } = await releaseDuePending(deps.db, deps.programs, deps.now());
+    for (const [programId, ids] of memberIds) deps.members.invalidate(programId, ids);
+    if (members < PENDING_RELEASE_BATCH) return;
+  }
+}
+
+/**
+ * Gives holds whose time to live is over back to their members, a batch (one transaction per
+ * hold) at a time until a batch comes back short, so a backlog drains in one run; it stops
+ * between batches when the run's time is up. Each hold is released once, under its member's
+ * row lock, even if a late confirm or cancel races it.
+ */
+async function releaseHolds(deps: JobDeps, signal?: AbortSignal): Promise<number> {
+  let total = 0;
+  while (!signal?.aborted) {
+    const { released, memberIds } = await releaseExpiredHolds(deps.db, deps.programs, deps.now());
+    for (const [programId, ids] of memberIds) deps.members.invalidate(programId, ids);
+    total += released;
+    if (released < HOLD_RELEASE_BATCH) break;
+  }
+  if (total > 0) deps.logger?.info({ released: total }, 'released expired redemption holds');
+  return total;
 }

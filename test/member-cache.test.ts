@@ -13,6 +13,7 @@ const view = (available: number): MemberView => ({
   balance: { available, pending: 0, held: 0 },
   tier: null,
   progress: null,
+  nextExpiry: null,
 });
 
 describe('MemberViewCache', () => {

@@ -106,6 +106,8 @@ describe('reading and publishing versions', () => {
       backdatingWindowDays: 90,
       createMembersOnEvent: true,
       negativeBalance: 'allow',
+      redemption: { holdTtl: 'PT15M' },
+      expiry: { policy: { type: 'lot', months: 12 }, warningDays: 30 },
     });
   });
 

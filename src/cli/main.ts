@@ -3,8 +3,9 @@
 import { parseArgs } from 'node:util';
 import { SCOPES, createClient, isScope } from '../auth/index.ts';
 import { ConfigError, parseConfig, type Config } from '../config.ts';
+import { runExpiry, runExpiryWarnings } from '../expiry/index.ts';
 import { verifyLedger } from '../ledger/index.ts';
-import { createProgram, readProgramVersion } from '../programs/index.ts';
+import { ProgramCache, createProgram, readProgramVersion } from '../programs/index.ts';
 import { TEMPLATE_NAMES, programTemplate } from '../rules/index.ts';
 import { DataDirInUseError, openDatabase, type OpenedDatabase } from '../runtime.ts';
 import { reevaluateTiers } from '../tiers/index.ts';
@@ -17,12 +18,17 @@ Commands:
                                                      Create an API client; prints its secret once
   verify [--program ID]                              Re-check the whole ledger; exit 1 on a violation
   tiers reevaluate --program ID                      Re-evaluate tiers now (the downgrade job)
+  expiry run [--program ID]                          Expire the points that are due now (the expiry job)
+  expiry warn [--program ID]                         Send the expiry warnings that are due now
   migrate                                            Apply database migrations
 
 Configuration comes from the environment (DATABASE_URL, PATRON_DATA_DIR, …), as for the server.
 Scopes: ${SCOPES.join(' ')}`;
 
 class UsageError extends Error {}
+
+/** Long runs print where they are at most this often. */
+const PROGRESS_INTERVAL_MS = 2_000;
 
 async function withDatabase<T>(
   config: Config,
@@ -149,6 +155,56 @@ export async function runCli(
       );
       console.log(
         `${result.members} members re-evaluated: ${result.downgraded} downgraded, ${result.upgraded} upgraded`,
+      );
+      return 0;
+    });
+  }
+
+  if (command === 'expiry' && (sub === 'run' || sub === 'warn')) {
+    const programId = values.program ?? null;
+    return withDatabase(config, async (handle) => {
+      if (programId !== null && !(await readProgramVersion(handle.db, programId))) {
+        console.error(`patron: no program ${programId}`);
+        return 1;
+      }
+      const programs = new ProgramCache();
+      const now = new Date();
+      const started = Date.now();
+      const took = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+      if (sub === 'warn') {
+        let messages = 0;
+        let lots = 0;
+        // Each call is bounded; call again until everything due is warned about.
+        for (let done = false; !done;) {
+          const result = await runExpiryWarnings(handle.db, programs, programId, now);
+          messages += result.messages;
+          lots += result.lots;
+          done = result.done;
+          if (!done) console.log(`… ${messages} warnings about ${lots} lots so far (${took()})`);
+        }
+        console.log(`${messages} expiry warnings sent about ${lots} lots (${took()})`);
+        return 0;
+      }
+      let lastReport = Date.now();
+      const totals = { members: 0, lots: 0, points: 0n };
+      for (let done = false; !done;) {
+        const base = { ...totals };
+        const result = await runExpiry(handle.db, programs, programId, now, {
+          onProgress: (p) => {
+            if (Date.now() - lastReport < PROGRESS_INTERVAL_MS) return;
+            lastReport = Date.now();
+            console.log(
+              `… ${base.members + p.members} members, ${base.lots + p.lots} lots, ${base.points + p.points} points expired (${p.programId}, ${took()})`,
+            );
+          },
+        });
+        totals.members += result.members;
+        totals.lots += result.lots;
+        totals.points += result.points;
+        done = result.done;
+      }
+      console.log(
+        `${totals.points} points expired from ${totals.lots} lots of ${totals.members} members (${took()})`,
       );
       return 0;
     });

@@ -14,6 +14,12 @@ export interface Db {
   url?: string;
   /** Runs a multi-statement SQL script (a migration) in one transaction. */
   runScript(script: string): Promise<void>;
+  /**
+   * Embedded only: runs `use` with the PGlite instance while holding Kysely's one connection,
+   * so raw calls on it (a script through PGlite's simple protocol) cannot land
+   * between the statements of a Kysely transaction or interleave with its queries.
+   */
+  exclusive?<T>(use: (pglite: PGlite) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -56,6 +62,9 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Db> {
         await tx.exec(script);
       });
     },
+    // Kysely's PGlite driver has one connection behind a mutex that a transaction holds from
+    // BEGIN to COMMIT; holding that connection is what makes raw calls safe.
+    exclusive: (use) => db.connection().execute(() => use(pglite)),
     close: async () => {
       await db.destroy();
       if (!pglite.closed) await pglite.close();

@@ -3,6 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { sql, type Kysely } from 'kysely';
+import { installJobsSchema, jobsSchemaVersion, JOBS_SCHEMA_VERSION } from '../jobs/database.ts';
 import type { Db } from './connect.ts';
 import type { Database } from './schema.ts';
 
@@ -53,10 +54,12 @@ export async function migrate(handle: Db): Promise<number[]> {
     );
     applied.push(migration.version);
   }
+  // The job runner's tables (pg-boss, schema `pgboss`), at the version this build runs.
+  await installJobsSchema(handle);
   return applied;
 }
 
-/** True when every migration this build knows has been applied (readiness). */
+/** True when every migration this build knows, and the job schema, are in place (readiness). */
 export async function migrationsDone(db: Kysely<Database>): Promise<boolean> {
   const migrations = await loadMigrations();
   const latest = migrations.at(-1)?.version ?? 0;
@@ -64,7 +67,9 @@ export async function migrationsDone(db: Kysely<Database>): Promise<boolean> {
     const rows = await sql<{
       max: number | null;
     }>`SELECT max(version) AS max FROM schema_migrations`.execute(db);
-    return (rows.rows[0]?.max ?? 0) >= latest;
+    return (
+      (rows.rows[0]?.max ?? 0) >= latest && (await jobsSchemaVersion(db)) === JOBS_SCHEMA_VERSION
+    );
   } catch {
     return false;
   }

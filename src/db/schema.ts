@@ -72,6 +72,7 @@ export interface LotsTable {
   expires_at: Date | null;
   amount: bigint;
   remaining: bigint;
+  pending_until: Defaulted<Date | null>;
 }
 
 export interface PostingsTable {
@@ -131,6 +132,70 @@ export interface ClientsTable {
   revoked_at: Date | null;
 }
 
+export interface RewardsTable {
+  program_id: string;
+  id: string;
+  name: string;
+  description: Defaulted<string>;
+  cost: bigint;
+  stock: bigint | null;
+  per_member_limit: number | null;
+  tiers: string[] | null;
+  valid_from: Date | null;
+  valid_until: Date | null;
+  voucher_validity_days: number | null;
+  archived_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface RedemptionsTable {
+  program_id: string;
+  id: string;
+  member_id: string;
+  reward_id: string | null;
+  points: bigint;
+  value_minor: bigint | null;
+  currency: string | null;
+  status: 'held' | 'confirmed' | 'cancelled' | 'expired';
+  hold_entry_id: bigint;
+  settle_entry_id: bigint | null;
+  created_at: Date;
+  expires_at: Date;
+  settled_at: Date | null;
+}
+
+export interface VouchersTable {
+  program_id: string;
+  code: string;
+  redemption_id: string;
+  member_id: string;
+  reward_id: string;
+  issued_at: Date;
+  expires_at: Date;
+  redeemed_at: Date | null;
+}
+
+export interface IdempotencyKeysTable {
+  program_id: string;
+  key: string;
+  operation: string;
+  request_hash: string;
+  status: number;
+  response: ColumnType<Json, string, never>;
+  created_at: Date;
+}
+
+export interface OutboxTable {
+  id: Generated<bigint>;
+  program_id: string;
+  type: string;
+  member_id: string | null;
+  occurred_at: Date;
+  data: ColumnType<Json, string, never>;
+  created_at: Defaulted<Date>;
+}
+
 export interface Database {
   programs: ProgramsTable;
   program_versions: ProgramVersionsTable;
@@ -144,4 +209,9 @@ export interface Database {
   tier_changes: TierChangesTable;
   signing_keys: SigningKeysTable;
   clients: ClientsTable;
+  rewards: RewardsTable;
+  redemptions: RedemptionsTable;
+  vouchers: VouchersTable;
+  idempotency_keys: IdempotencyKeysTable;
+  outbox: OutboxTable;
 }

@@ -21,11 +21,12 @@
 //   request would; such a batch goes straight to 'lock'.
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { LedgerBatch, openLots, type LotRow } from '../ledger/index.ts';
+import { lotExpiresAt } from '../expiry/policy.ts';
+import { LedgerBatch, openLots, pendingLotsOf, type LotRow } from '../ledger/index.ts';
 import { formatAmount } from '../money/index.ts';
 import type { MemberViewCache } from '../members/cache.ts';
 import type { ProgramCache } from '../programs/index.ts';
-import { localTime, type CompiledProgram } from '../rules/index.ts';
+import { localTime, type CompiledProgram, type ProgramDocument } from '../rules/index.ts';
 import {
   dayInWindow,
   levelFor,
@@ -541,6 +542,12 @@ async function processRound(
     ...new Set(accepted.filter((i) => i.event.refundOf).map((i) => i.event.memberId)),
   ].sort();
   const lotsByMember = await openLots(trx, programId, refundMembers);
+  const pendingLots = await pendingLotsOf(
+    trx,
+    programId,
+    [...originals.values()].flatMap((o) => (o.earnEntryId === null ? [] : [o.earnEntryId])),
+  );
+  const voidedFromLot = new Map<bigint, bigint>();
 
   // Per-member caps: what each rule already gave in the periods these events touch.
   const locals = new Map(
@@ -668,9 +675,32 @@ async function processRound(
           ? original.points
           : (original.points * cumulativeMinor) / original.amountMinor;
       const toReverse = reversedTarget - original.reversedPoints;
+      // Points of the purchase still pending (its return window) are voided first: they
+      // were never spendable, so the member's available points are touched only for the rest.
+      const pendingLot =
+        original.earnEntryId === null ? undefined : pendingLots.get(original.earnEntryId);
+      const voided = pendingLot
+        ? min(toReverse, pendingLot.remaining - (voidedFromLot.get(pendingLot.id) ?? 0n))
+        : 0n;
+      if (pendingLot && voided > 0n) {
+        ledger.voidPending(
+          {
+            memberId: member.id,
+            kind: 'refund',
+            eventId: event.id,
+            correctsEntryId: original.earnEntryId,
+            programVersion: program.version,
+            effectiveAt: event.occurredAt,
+          },
+          pendingLot,
+          voided,
+        );
+        voidedFromLot.set(pendingLot.id, (voidedFromLot.get(pendingLot.id) ?? 0n) + voided);
+        member.pending -= voided;
+      }
       let debited = 0n;
       let fromLots: { lotId: bigint; amount: bigint }[] = [];
-      if (toReverse > 0n) {
+      if (toReverse - voided > 0n) {
         const lots = orderForRefund(lotsByMember.get(member.id) ?? [], original.earnEntryId);
         const result = ledger.debit(
           {
@@ -681,19 +711,19 @@ async function processRound(
             programVersion: program.version,
             effectiveAt: event.occurredAt,
           },
-          toReverse,
+          toReverse - voided,
           lots,
           allowDebt,
         );
         debited = result.debited;
         fromLots = result.fromLots;
       }
-      points = -debited;
+      points = -(voided + debited);
       member.available -= debited;
       original.refundedMinor = cumulativeMinor;
-      original.reversedPoints += debited;
+      original.reversedPoints += voided + debited;
       const originalDay = localTime(original.occurredAt, document.timeZone).date;
-      const metrics: [string, bigint][] = [['points', -debited]];
+      const metrics: [string, bigint][] = [['points', points]];
       const kind = document.eventTypes[original.type]?.kind;
       if (kind === 'purchase') metrics.push([`spend:${original.currency}`, -refundMinor]);
       metrics.push([`amount:${original.type}:${original.currency}`, -refundMinor]);
@@ -710,21 +740,22 @@ async function processRound(
         refundedBefore: formatAmount(cumulativeMinor - refundMinor, original.currency),
         refundedNow: formatAmount(refundMinor, original.currency),
         originalPoints: Number(original.points),
-        reversedBefore: Number(original.reversedPoints - debited),
+        reversedBefore: Number(original.reversedPoints + points),
         reversal: {
           rule: 'floor(originalPoints × refundedTotal ÷ originalAmount) − reversedBefore',
-          computed: `floor(${original.points} × ${formatAmount(cumulativeMinor, original.currency)} ÷ ${formatAmount(original.amountMinor, original.currency)}) − ${original.reversedPoints - debited} = ${toReverse}`,
+          computed: `floor(${original.points} × ${formatAmount(cumulativeMinor, original.currency)} ÷ ${formatAmount(original.amountMinor, original.currency)}) − ${original.reversedPoints + points} = ${toReverse}`,
           points: Number(toReverse),
         },
-        ...(debited !== toReverse
+        ...(voided + debited !== toReverse
           ? {
               limitedBy: {
                 policy: 'negativeBalance: forbid',
                 requested: Number(toReverse),
-                reversed: Number(debited),
+                reversed: Number(voided + debited),
               },
             }
           : {}),
+        ...(voided > 0n ? { fromPending: Number(voided) } : {}),
         fromLots: fromLots.map((l) => ({ lotId: String(l.lotId), points: Number(l.amount) })),
         points: Number(points),
       };
@@ -768,20 +799,25 @@ async function processRound(
         const k = `${member.id}|${u.ruleId}|${u.period}`;
         usageDeltas.set(k, (usageDeltas.get(k) ?? 0n) + u.points);
       }
-      if (points > 0n) {
-        ledger.credit(
-          {
-            memberId: member.id,
-            kind: 'earn',
-            eventId: event.id,
-            correctsEntryId: null,
-            programVersion: program.version,
-            effectiveAt: event.occurredAt,
-          },
+      const pendingUntil = pendingUntilFor(document, event.type, event.occurredAt);
+      const earnMeta = {
+        memberId: member.id,
+        kind: 'earn' as const,
+        eventId: event.id,
+        correctsEntryId: null,
+        programVersion: program.version,
+        effectiveAt: event.occurredAt,
+      };
+      if (points > 0n && pendingUntil !== null && pendingUntil > now) {
+        ledger.creditPending(
+          earnMeta,
           points,
-          member.available,
-          null,
+          lotExpiresAt(document, event.occurredAt),
+          pendingUntil,
         );
+        member.pending += points;
+      } else if (points > 0n) {
+        ledger.credit(earnMeta, points, member.available, lotExpiresAt(document, event.occurredAt));
         member.available += points;
       }
       const metrics: [string, bigint][] = [
@@ -795,6 +831,13 @@ async function processRound(
       }
       pushMetrics(member.id, local.date, metrics);
       trace = evaluation.trace as unknown as Record<string, unknown>;
+      if (points > 0n && pendingUntil !== null && pendingUntil > now) {
+        // Explain says why the points are not spendable yet, and until when.
+        trace = {
+          ...trace,
+          pending: { until: pendingUntil.toISOString(), days: document.settings?.pending?.days },
+        };
+      }
     }
     member.changed = true;
 
@@ -871,6 +914,20 @@ async function processRound(
     tierChanges,
   });
   return out;
+}
+
+/**
+ * When the points an event of `type` earns become available, if the program makes them wait
+ * (settings.pending): `days` after the event happened. Null: available at once.
+ */
+function pendingUntilFor(document: ProgramDocument, type: string, occurredAt: Date): Date | null {
+  const pending = document.settings?.pending;
+  if (!pending || !pending.eventTypes.includes(type)) return null;
+  return new Date(occurredAt.getTime() + pending.days * 86_400_000);
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
 }
 
 /** A refund takes back the points from the purchase's own lot first, then soonest-expiring. */

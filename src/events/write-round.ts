@@ -11,7 +11,8 @@ import type { ValidEvent } from './validate.ts';
  * Everything a round writes, in one statement (one round trip, whatever the batch size):
  * the events with their answers and traces, the ledger (entries, lots, postings, lot
  * debits), the members' balance rows, tier metrics, cap usage, tier history, and the
- * notifications that make other processes evict these members' cached views at commit.
+ * notifications that make other processes evict these members' cached views at commit, and
+ * the domain events of it all (points.earned, points.reversed, tier.changed) in the outbox.
  * Nested documents travel as JSON parameters, which costs less than arrays of strings.
  */
 export async function writeRound(
@@ -88,7 +89,7 @@ export async function writeRound(
       FROM json_to_recordset(${JSON.stringify(events)}::json) AS t(id text, type text, member_id text,
         occurred_at timestamptz, body_hash text, body json, amount_minor bigint, currency text, refund_of text,
         points bigint, response json, trace json)
-      RETURNING 1),
+      RETURNING id, member_id, points, occurred_at, response),
     ${ledgerWriteCtes(programId, round.ledger)},
     member_rows AS (
       SELECT * FROM json_to_recordset(${JSON.stringify(members)}::json) AS c(id text, insert boolean, xmin xid,
@@ -126,6 +127,18 @@ export async function writeRound(
       SELECT ${programId}, member_id, from_tier, to_tier, reason, event_id, metric_value, program_version, changed_at
       FROM json_to_recordset(${JSON.stringify(tierChanges)}::json) AS t(member_id text, from_tier text, to_tier text,
         reason text, event_id text, metric_value bigint, program_version int, changed_at timestamptz)
+      RETURNING member_id, from_tier, to_tier, reason, event_id, changed_at),
+    -- The domain events of these changes, in the same statement (the outbox).
+    written_outbox AS (
+      INSERT INTO outbox (program_id, type, member_id, occurred_at, data)
+      SELECT ${programId}, CASE WHEN points > 0 THEN 'points.earned' ELSE 'points.reversed' END, member_id, occurred_at,
+        json_build_object('eventId', id, 'memberId', member_id, 'points', points, 'balance', response -> 'balance',
+          'programVersion', ${round.version}::int)
+      FROM written_events WHERE points <> 0
+      UNION ALL
+      SELECT ${programId}, 'tier.changed', member_id, changed_at,
+        json_build_object('memberId', member_id, 'from', from_tier, 'to', to_tier, 'reason', reason, 'eventId', event_id)
+      FROM written_tier_changes
       RETURNING 1),
     notified AS (
       SELECT pg_notify(${INVALIDATION_CHANNEL}, payload)

@@ -14,8 +14,12 @@ import type { ProgramCache } from '../programs/index.ts';
 import { registerOAuthRoutes } from './oauth-routes.ts';
 import { PROBLEMS, problem, sendProblem, type FieldError } from './problems.ts';
 import { registerEventRoutes } from './routes/events.ts';
+import { registerExpiryRoutes } from './routes/expiry.ts';
 import { registerMemberRoutes } from './routes/members.ts';
+import { registerPendingRoutes } from './routes/pending.ts';
 import { registerProgramRoutes } from './routes/program.ts';
+import { registerRedemptionRoutes } from './routes/redemptions.ts';
+import { registerRewardRoutes } from './routes/rewards.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 
 export const BODY_BYTES_MAX = 64 * 1024;
@@ -78,6 +82,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         { name: 'events', description: 'Ingest purchases, refunds and custom events' },
         { name: 'members', description: 'Balances, tiers and the ledger' },
         { name: 'program', description: 'The program document: rules, tiers, settings' },
+        { name: 'rewards', description: 'The rewards catalogue, and what a member can redeem' },
+        {
+          name: 'redemptions',
+          description: 'Spending points: hold, then confirm or cancel; vouchers',
+        },
         { name: 'auth', description: 'OAuth2 client credentials' },
         { name: 'system', description: 'Health, readiness, documentation' },
       ],
@@ -190,7 +199,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   registerEventRoutes(app, deps);
   registerMemberRoutes(app, deps);
+  registerRedemptionRoutes(app, deps);
+  registerPendingRoutes(app, deps);
   registerProgramRoutes(app, deps);
+  registerRewardRoutes(app, deps);
+  registerExpiryRoutes(app, deps);
   return app;
 }
 

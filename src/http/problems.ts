@@ -83,6 +83,48 @@ export const PROBLEMS = {
     description:
       'This program does not create members from events: create the member first with PUT /v1/members/{id}.',
   },
+  'insufficient-points': {
+    status: 422,
+    title: 'The member does not have enough points',
+    description:
+      'A hold needs the points available now (held points do not count); `detail` says how many the member has.',
+  },
+  'reward-unavailable': {
+    status: 422,
+    title: 'The reward cannot be redeemed by this member now',
+    description:
+      'The reward is archived, outside its validity window, or reserved for other tiers; `detail` says which.',
+  },
+  'reward-out-of-stock': {
+    status: 422,
+    title: 'The reward is out of stock',
+    description:
+      'Every unit is held or redeemed. A unit comes back when a hold on it is cancelled or expires.',
+  },
+  'reward-limit-reached': {
+    status: 422,
+    title: 'The member has redeemed this reward as often as allowed',
+    description:
+      'The reward has a per-member limit, which held and confirmed redemptions count against.',
+  },
+  'redemption-not-held': {
+    status: 409,
+    title: 'The redemption is no longer held',
+    description:
+      'Only a held redemption can be confirmed or cancelled. `detail` gives its status: a confirmed one cannot be cancelled, a cancelled or expired one cannot be confirmed.',
+  },
+  'voucher-not-redeemable': {
+    status: 409,
+    title: 'The voucher cannot be redeemed',
+    description:
+      'A voucher is redeemed once, before it expires; `detail` says whether it was used or has expired.',
+  },
+  'no-pending-points': {
+    status: 409,
+    title: 'The event has no pending points',
+    description:
+      'Its points were never pending, or were already released, voided or refunded; `detail` says how many it earned.',
+  },
   'rate-limited': {
     status: 429,
     title: 'Too many requests',

@@ -211,6 +211,19 @@ export const MemberResponse = Type.Object(
       }),
       Type.Null(),
     ]),
+    nextExpiry: Type.Union(
+      [
+        Type.Object({
+          at: Type.String({ format: 'date-time' }),
+          points: Type.Integer({ description: 'Points that expire at that instant' }),
+        }),
+        Type.Null(),
+      ],
+      {
+        description:
+          "The soonest instant some of the member's available points expire (inactivity: the member's deadline, for all of them); null when none will",
+      },
+    ),
   },
   {
     examples: [
@@ -227,6 +240,7 @@ export const MemberResponse = Type.Object(
           required: 5000,
           remaining: 3766,
         },
+        nextExpiry: { at: '2027-12-31T23:00:00.000Z', points: 1234 },
       },
     ],
   },
@@ -301,6 +315,29 @@ export const PageQuery = Type.Object({
   ),
 });
 
+export const PendingDecision = Type.Object(
+  {
+    eventId: Type.String(),
+    memberId: Type.String(),
+    points: Type.Integer({ description: 'Points released to available, or voided' }),
+    balance: Type.Object({
+      available: Type.Integer(),
+      pending: Type.Integer(),
+      held: Type.Integer(),
+    }),
+  },
+  {
+    examples: [
+      {
+        eventId: 'ord-1001',
+        memberId: 'alice',
+        points: 75,
+        balance: { available: 1309, pending: 0, held: 0 },
+      },
+    ],
+  },
+);
+
 export const IdParam = Type.Object({ id: Type.String({ pattern: ID_PATTERN.source }) });
 
 /** An error response: an RFC 9457 problem document, served as application/problem+json. */
@@ -316,10 +353,10 @@ const PROBLEM_TEXT = {
   401: 'No token, or a bad or expired one: unauthorized',
   403: 'The token lacks the scope: insufficient-scope',
   404: 'Not found in your program: not-found',
-  409: 'The id was used with another body: idempotency-conflict',
+  409: 'A conflict: idempotency-conflict (an id or Idempotency-Key reused with another request), redemption-not-held, voucher-not-redeemable',
   413: 'The body is too large: payload-too-large',
   415: 'Not JSON: unsupported-media-type',
-  422: 'Refused by the business rules: refund-of-unknown-event, refund-exceeds-remaining, refund-not-allowed, member-unknown',
+  422: 'Refused by the business rules: refund-of-unknown-event, refund-exceeds-remaining, refund-not-allowed, member-unknown, insufficient-points, reward-unavailable, reward-out-of-stock, reward-limit-reached',
   503: 'Not ready or overloaded: service-unavailable',
 } as const;
 

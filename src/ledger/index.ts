@@ -25,7 +25,15 @@ import type { Database } from '../db/schema.ts';
 export type MemberAccount = 'available' | 'pending' | 'held';
 export type ProgramAccount = 'issued' | 'redeemed' | 'expired' | 'adjustments';
 export type EntryKind =
-  'earn' | 'refund' | 'adjustment' | 'redemption' | 'expiry' | 'release' | 'void';
+  | 'earn'
+  | 'refund'
+  | 'adjustment'
+  | 'redemption'
+  | 'expiry'
+  | 'release'
+  | 'void'
+  | 'hold'
+  | 'cancel';
 
 export interface LotRow {
   id: bigint;
@@ -58,6 +66,8 @@ interface PendingLot {
   earnedAt: Date;
   expiresAt: Date | null;
   amount: bigint;
+  /** Pending lots only: when they become available. */
+  pendingUntil?: Date;
 }
 
 /** What a member's `available` account did in one posting plan, for the caller's balance row. */
@@ -93,35 +103,121 @@ export class LedgerBatch {
   ): CreditResult {
     assert.ok(points > 0n, 'a credit posts a positive number of points');
     const entryIndex = this.entries.length;
-    const debtRepaid = availableBefore < 0n ? min(points, -availableBefore) : 0n;
-    const lotAmount = points - debtRepaid;
-    const postings: PendingEntry['postings'] = [];
-    if (debtRepaid > 0n)
-      postings.push({
-        memberId: meta.memberId,
-        account: 'available',
-        amount: debtRepaid,
-        lot: null,
-      });
-    if (lotAmount > 0n) {
-      this.lots.push({
-        entryIndex,
-        memberId: meta.memberId,
-        account: 'available',
-        earnedAt: meta.effectiveAt,
-        expiresAt,
-        amount: lotAmount,
-      });
-      postings.push({
-        memberId: meta.memberId,
-        account: 'available',
-        amount: lotAmount,
-        lot: { new: this.lots.length - 1 },
-      });
-    }
+    const { postings, debtRepaid, lotAmount } = this.intoAvailable(
+      meta.memberId,
+      entryIndex,
+      points,
+      availableBefore,
+      { earnedAt: meta.effectiveAt, expiresAt },
+    );
     postings.push({ memberId: null, account: 'issued', amount: -points, lot: null });
     this.entries.push({ ...meta, index: entryIndex, postings });
     return { entryIndex, debtRepaid, lotAmount };
+  }
+
+  /**
+   * Credits `points` to the member's pending account (a return window, a review): a lot in
+   * `pending` that `releasePending` later moves to available or `voidPending` takes back.
+   */
+  creditPending(
+    meta: EntryMeta,
+    points: bigint,
+    expiresAt: Date | null,
+    pendingUntil: Date,
+  ): number {
+    assert.ok(points > 0n, 'a credit posts a positive number of points');
+    const entryIndex = this.entries.length;
+    this.lots.push({
+      entryIndex,
+      memberId: meta.memberId,
+      account: 'pending',
+      earnedAt: meta.effectiveAt,
+      expiresAt,
+      amount: points,
+      pendingUntil,
+    });
+    this.entries.push({
+      ...meta,
+      index: entryIndex,
+      postings: [
+        {
+          memberId: meta.memberId,
+          account: 'pending',
+          amount: points,
+          lot: { new: this.lots.length - 1 },
+        },
+        { memberId: null, account: 'issued', amount: -points, lot: null },
+      ],
+    });
+    return entryIndex;
+  }
+
+  /**
+   * Makes what is left of a pending lot available: it leaves the pending lot and becomes a
+   * new available lot with the same earning and expiry dates, after repaying any debt first.
+   */
+  releasePending(meta: EntryMeta, lot: LotRow, availableBefore: bigint): CreditResult {
+    const points = lot.remaining - (this.lotDebits.get(lot.id) ?? 0n);
+    assert.ok(points > 0n, 'a release moves a positive number of points');
+    const entryIndex = this.entries.length;
+    this.lotDebits.set(lot.id, (this.lotDebits.get(lot.id) ?? 0n) + points);
+    const { postings, debtRepaid, lotAmount } = this.intoAvailable(
+      meta.memberId,
+      entryIndex,
+      points,
+      availableBefore,
+      lot,
+    );
+    postings.unshift({
+      memberId: meta.memberId,
+      account: 'pending',
+      amount: -points,
+      lot: { existing: lot.id },
+    });
+    this.entries.push({ ...meta, index: entryIndex, postings });
+    return { entryIndex, debtRepaid, lotAmount };
+  }
+
+  /** Takes `points` of a pending lot back to `issued` (voided by a review, or refunded). */
+  voidPending(meta: EntryMeta, lot: LotRow, points: bigint): number {
+    const left = lot.remaining - (this.lotDebits.get(lot.id) ?? 0n);
+    assert.ok(points > 0n && points <= left, `a void of ${points} exceeds pending lot ${lot.id}`);
+    const entryIndex = this.entries.length;
+    this.lotDebits.set(lot.id, (this.lotDebits.get(lot.id) ?? 0n) + points);
+    this.entries.push({
+      ...meta,
+      index: entryIndex,
+      postings: [
+        { memberId: meta.memberId, account: 'pending', amount: -points, lot: { existing: lot.id } },
+        { memberId: null, account: 'issued', amount: points, lot: null },
+      ],
+    });
+    return entryIndex;
+  }
+
+  /**
+   * Expires what is left of the given available lots: each posts its points to the
+   * program's `expired` account. The caller passes each lot's remaining points as read
+   * under the member's row lock (or checked by the write, as events do).
+   */
+  expire(meta: EntryMeta, lots: { lotId: bigint; amount: bigint }[]): number {
+    const total = lots.reduce((sum, l) => sum + l.amount, 0n);
+    assert.ok(total > 0n, 'an expiry posts a positive number of points');
+    const entryIndex = this.entries.length;
+    const postings: PendingEntry['postings'] = [];
+    for (const l of lots) {
+      assert.ok(l.amount > 0n, `lot ${l.lotId}: an expiry takes a positive number of points`);
+      this.lotDebits.set(l.lotId, (this.lotDebits.get(l.lotId) ?? 0n) + l.amount);
+      postings.push({
+        memberId: meta.memberId,
+        account: 'available',
+        amount: -l.amount,
+        lot: { existing: l.lotId },
+      });
+    }
+    postings.push({ memberId: null, account: 'expired', amount: total, lot: null });
+    this.entries.push({ ...meta, index: entryIndex, postings });
+    return entryIndex;
   }
 
   /**
@@ -138,24 +234,7 @@ export class LedgerBatch {
   ): DebitResult & { debited: bigint } {
     assert.ok(points > 0n, 'a debit posts a positive number of points');
     const entryIndex = this.entries.length;
-    const postings: PendingEntry['postings'] = [];
-    const fromLots: { lotId: bigint; amount: bigint }[] = [];
-    let left = points;
-    for (const lot of lots) {
-      if (left === 0n) break;
-      const alreadyTaken = this.lotDebits.get(lot.id) ?? 0n;
-      const take = min(left, lot.remaining - alreadyTaken);
-      if (take <= 0n) continue;
-      this.lotDebits.set(lot.id, alreadyTaken + take);
-      postings.push({
-        memberId: meta.memberId,
-        account: 'available',
-        amount: -take,
-        lot: { existing: lot.id },
-      });
-      fromLots.push({ lotId: lot.id, amount: take });
-      left -= take;
-    }
+    const { postings, fromLots, left } = this.takeFromLots(meta.memberId, points, lots);
     const debt = allowDebt ? left : 0n;
     if (debt > 0n)
       postings.push({ memberId: meta.memberId, account: 'available', amount: -debt, lot: null });
@@ -165,6 +244,133 @@ export class LedgerBatch {
       this.entries.push({ ...meta, index: entryIndex, postings });
     }
     return { entryIndex: debited > 0n ? entryIndex : -1, fromLots, debt, debited };
+  }
+
+  /**
+   * Holds `points` for a redemption: moves them from the member's available account to
+   * `held`, taken from `lots` in the order given (soonest-expiring first). The caller has
+   * checked that the member has them; a hold never creates debt.
+   */
+  hold(meta: EntryMeta, points: bigint, lots: LotRow[]): DebitResult {
+    assert.ok(points > 0n, 'a hold posts a positive number of points');
+    const entryIndex = this.entries.length;
+    const { postings, fromLots, left } = this.takeFromLots(meta.memberId, points, lots);
+    assert.equal(left, 0n, `the lots of ${meta.memberId} do not cover a hold of ${points}`);
+    postings.push({ memberId: meta.memberId, account: 'held', amount: points, lot: null });
+    this.entries.push({ ...meta, index: entryIndex, postings });
+    return { entryIndex, fromLots, debt: 0n };
+  }
+
+  /** Settles a hold: the held points go to the program's `redeemed` account. */
+  redeem(meta: EntryMeta, points: bigint): number {
+    assert.ok(points > 0n, 'a redemption posts a positive number of points');
+    const entryIndex = this.entries.length;
+    this.entries.push({
+      ...meta,
+      index: entryIndex,
+      postings: [
+        { memberId: meta.memberId, account: 'held', amount: -points, lot: null },
+        { memberId: null, account: 'redeemed', amount: points, lot: null },
+      ],
+    });
+    return entryIndex;
+  }
+
+  /**
+   * Releases a hold (cancelled, or its time to live is over): the held points go back to
+   * `available`, into the lots they were taken from (`fromLots`, in the hold's order), so
+   * they keep their expiry dates. A debt the member ran up since (a refund reversed more
+   * than was left) is repaid first, as any credit repays it; the lots then get back what
+   * remains, the soonest-expiring first.
+   */
+  release(
+    meta: EntryMeta,
+    points: bigint,
+    fromLots: { lotId: bigint; amount: bigint }[],
+    availableBefore: bigint,
+  ): CreditResult {
+    assert.ok(points > 0n, 'a release posts a positive number of points');
+    const entryIndex = this.entries.length;
+    const debtRepaid = availableBefore < 0n ? min(points, -availableBefore) : 0n;
+    const postings: PendingEntry['postings'] = [
+      { memberId: meta.memberId, account: 'held', amount: -points, lot: null },
+    ];
+    if (debtRepaid > 0n)
+      postings.push({
+        memberId: meta.memberId,
+        account: 'available',
+        amount: debtRepaid,
+        lot: null,
+      });
+    let left = points - debtRepaid;
+    for (const from of fromLots) {
+      if (left === 0n) break;
+      const give = min(left, from.amount);
+      this.lotDebits.set(from.lotId, (this.lotDebits.get(from.lotId) ?? 0n) - give);
+      postings.push({
+        memberId: meta.memberId,
+        account: 'available',
+        amount: give,
+        lot: { existing: from.lotId },
+      });
+      left -= give;
+    }
+    assert.equal(left, 0n, `a release of ${points} exceeds what its hold took from lots`);
+    this.entries.push({ ...meta, index: entryIndex, postings });
+    return { entryIndex, debtRepaid, lotAmount: points - debtRepaid };
+  }
+
+  /**
+   * Available-account postings that put `points` into the member's available account: a
+   * debt (a negative balance) is repaid first, the rest becomes a new lot with the dates given.
+   */
+  private intoAvailable(
+    memberId: string,
+    entryIndex: number,
+    points: bigint,
+    availableBefore: bigint,
+    dates: { earnedAt: Date; expiresAt: Date | null },
+  ) {
+    const debtRepaid = availableBefore < 0n ? min(points, -availableBefore) : 0n;
+    const lotAmount = points - debtRepaid;
+    const postings: PendingEntry['postings'] = [];
+    if (debtRepaid > 0n)
+      postings.push({ memberId, account: 'available', amount: debtRepaid, lot: null });
+    if (lotAmount > 0n) {
+      this.lots.push({
+        entryIndex,
+        memberId,
+        account: 'available',
+        earnedAt: dates.earnedAt,
+        expiresAt: dates.expiresAt,
+        amount: lotAmount,
+      });
+      postings.push({
+        memberId,
+        account: 'available',
+        amount: lotAmount,
+        lot: { new: this.lots.length - 1 },
+      });
+    }
+    return { postings, debtRepaid, lotAmount };
+  }
+
+  /** Available-account postings that take up to `points` from `lots`, in the order given. */
+  private takeFromLots(memberId: string, points: bigint, lots: LotRow[]) {
+    const postings: PendingEntry['postings'] = [];
+    const fromLots: { lotId: bigint; amount: bigint }[] = [];
+    let left = points;
+    for (const lot of lots) {
+      if (left === 0n) break;
+      const alreadyTaken = this.lotDebits.get(lot.id) ?? 0n;
+      const take = min(left, lot.remaining - alreadyTaken);
+      if (take <= 0n) continue;
+      this.lotDebits.set(lot.id, alreadyTaken + take);
+      postings.push({ memberId, account: 'available', amount: -take, lot: { existing: lot.id } });
+      fromLots.push({ lotId: lot.id, amount: take });
+      left -= take;
+    }
+    return { postings, fromLots, left };
   }
 
   /**
@@ -195,6 +401,7 @@ export class LedgerBatch {
         earned_at: l.earnedAt.toISOString(),
         expires_at: l.expiresAt?.toISOString() ?? null,
         amount: String(l.amount),
+        pending_until: l.pendingUntil?.toISOString() ?? null,
       })),
       postings: this.entries.flatMap((e) =>
         e.postings.map((p) => ({
@@ -233,6 +440,7 @@ export interface LedgerRows {
     earned_at: string;
     expires_at: string | null;
     amount: string;
+    pending_until: string | null;
   }[];
   postings: {
     entry: number;
@@ -265,10 +473,12 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
       JOIN entry_ids e ON e.n = t.i
       RETURNING 1),
     written_lots AS (
-      INSERT INTO lots (id, program_id, member_id, account, entry_id, earned_at, expires_at, amount, remaining)
-      SELECT l.id, ${programId}, t.member_id, t.account, e.id, t.earned_at, t.expires_at, t.amount, t.amount
+      INSERT INTO lots (id, program_id, member_id, account, entry_id, earned_at, expires_at, amount, remaining,
+        pending_until)
+      SELECT l.id, ${programId}, t.member_id, t.account, e.id, t.earned_at, t.expires_at, t.amount, t.amount,
+        t.pending_until
       FROM json_to_recordset(${JSON.stringify(rows.lots)}::json) AS t(i int, entry int, member_id text, account text,
-        earned_at timestamptz, expires_at timestamptz, amount bigint)
+        earned_at timestamptz, expires_at timestamptz, amount bigint, pending_until timestamptz)
       JOIN lot_ids l ON l.n = t.i JOIN entry_ids e ON e.n = t.entry
       RETURNING 1),
     written_postings AS (
@@ -283,6 +493,34 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
       FROM json_to_recordset(${JSON.stringify(rows.lotDebits)}::json) AS d(id bigint, amount bigint)
       WHERE lots.id = d.id
       RETURNING 1)`;
+}
+
+/** The pending lots with points left that the given journal entries created, by entry. */
+export async function pendingLotsOf(
+  trx: Kysely<Database>,
+  programId: string,
+  entryIds: bigint[],
+): Promise<Map<bigint, LotRow>> {
+  const byEntry = new Map<bigint, LotRow>();
+  if (entryIds.length === 0) return byEntry;
+  const rows = await sql<{
+    id: bigint;
+    entry_id: bigint;
+    remaining: bigint;
+    expires_at: Date | null;
+    earned_at: Date;
+  }>`SELECT id, entry_id, remaining, expires_at, earned_at FROM lots
+    WHERE program_id = ${programId} AND entry_id = ANY(${entryIds.map(String)}::bigint[])
+      AND account = 'pending' AND remaining > 0`.execute(trx);
+  for (const r of rows.rows) {
+    byEntry.set(r.entry_id, {
+      id: r.id,
+      remaining: r.remaining,
+      expiresAt: r.expires_at,
+      earnedAt: r.earned_at,
+    });
+  }
+  return byEntry;
 }
 
 /**

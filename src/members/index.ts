@@ -1,6 +1,7 @@
 // Members: profile attributes, the O(1) balance row, tier and progress, and the ledger view.
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { nextExpiryOf, nextExpirySql } from '../expiry/index.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { INVALIDATION_CHANNEL, type MemberViewCache } from './cache.ts';
 import { localTime } from '../rules/index.ts';
@@ -23,6 +24,8 @@ export interface MemberView {
   balance: { available: number; pending: number; held: number };
   tier: { id: string; name: string; since: string | null } | null;
   progress: TierProgress | null;
+  /** The soonest instant some of the member's points expire, and how many expire then. */
+  nextExpiry: { at: string; points: number } | null;
 }
 
 export async function getMember(
@@ -64,8 +67,12 @@ export async function getMember(
       tier_since: Date | null;
       current_version: number;
       tier_value: bigint | null;
+      next_lot_at: Date | null;
+      next_lot_points: bigint | null;
+      last_active_day: string | null;
     }>`SELECT m.id, m.created_at, m.attributes, m.available, m.pending, m.held, m.tier_id, m.tier_since,
-        p.current_version, ${tierMetricSql(metrics, range)} AS tier_value
+        p.current_version, ${tierMetricSql(metrics, range)} AS tier_value,
+        ${nextExpirySql(program.document)}
       FROM members m JOIN programs p ON p.id = m.program_id
       WHERE m.program_id = ${programId} AND m.id = ${memberId}`.execute(db);
     const row = result.rows[0];
@@ -76,6 +83,7 @@ export async function getMember(
       continue;
     }
     const level = tiers?.levels.find((l) => l.id === row.tier_id);
+    const nextExpiry = nextExpiryOf(program.document, row);
     const view: MemberView = {
       id: row.id,
       createdAt: row.created_at.toISOString(),
@@ -94,6 +102,9 @@ export async function getMember(
               since: row.tier_since?.toISOString() ?? null,
             },
       progress: tiers ? progressToward(tiers, base, row.tier_id, row.tier_value ?? 0n) : null,
+      nextExpiry: nextExpiry
+        ? { at: nextExpiry.at.toISOString(), points: Number(nextExpiry.points) }
+        : null,
     };
     if (cache && token) cache.set(programId, memberId, token, program.version, day, view);
     return view;

@@ -6,7 +6,8 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
-import { isKnownCurrency } from '../money/index.ts';
+import { parseDurationSeconds } from '../config.ts';
+import { isKnownCurrency, parseAmount } from '../money/index.ts';
 import { compileCondition, CONDITION_LENGTH_MAX } from './cel.ts';
 import { isValidTimeZone } from './local-time.ts';
 
@@ -230,6 +231,151 @@ const TiersSchema = Type.Object(
   { ...strict, description: 'Tiers (optional: a program without tiers has none)' },
 );
 
+export const HOLD_TTL_SECONDS_MIN = 60;
+export const HOLD_TTL_SECONDS_MAX = 7 * 86_400;
+export const HOLD_TTL_DEFAULT = 'PT15M';
+
+const RedemptionSettingsSchema = Type.Object(
+  {
+    holdTtl: Type.Optional(
+      Type.String({
+        pattern: '^P(?:[0-9]+D)?(?:T(?:[0-9]+H)?(?:[0-9]+M)?(?:[0-9]+S)?)?$',
+        description: `How long a hold lasts unless confirmed or cancelled, ISO 8601 (default ${HOLD_TTL_DEFAULT}; 1 minute to 7 days)`,
+        examples: ['PT15M'],
+      }),
+    ),
+    pointValue: Type.Optional(
+      Type.Object(
+        {
+          points: Points('This many points…', 1),
+          value: Type.Object(
+            {
+              value: Type.String({ pattern: '^[0-9]+(\\.[0-9]+)?$', examples: ['10.00'] }),
+              currency: Type.String({ pattern: '^[A-Z]{3}$', examples: ['EUR'] }),
+            },
+            strict,
+          ),
+        },
+        {
+          ...strict,
+          description:
+            '…are worth this much money when a member pays with points (the value is rounded down to the minor unit)',
+        },
+      ),
+    ),
+  },
+  { ...strict, description: 'Holds and paying with points' },
+);
+
+export const EXPIRY_MONTHS_MAX = 120;
+export const EXPIRY_AFTER_YEARS_MAX = 10;
+export const EXPIRY_WARNING_DAYS_MAX = 365;
+export const EXPIRY_WARNING_DAYS_DEFAULT = 30;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+const ExpiryMonths = (description: string) =>
+  Type.Integer({ minimum: 1, maximum: EXPIRY_MONTHS_MAX, description, examples: [12] });
+
+const ExpiryPolicySchema = Type.Union(
+  [
+    Type.Object(
+      { type: Type.Literal('none', { description: 'Points never expire (the default)' }) },
+      strict,
+    ),
+    Type.Object(
+      {
+        type: Type.Literal('lot', {
+          description:
+            "Each lot expires at the same local time this many calendar months after it was earned, in the program's time zone; a day the month lacks becomes its last day (31 January + 1 month: 28 or 29 February)",
+        }),
+        months: ExpiryMonths('Months after earning'),
+      },
+      strict,
+    ),
+    Type.Object(
+      {
+        type: Type.Literal('inactivity', {
+          description:
+            "All of a member's available points expire once this many months have passed since the local day of the member's last event that earned points",
+        }),
+        months: ExpiryMonths('Months without an event that earns points'),
+      },
+      strict,
+    ),
+    Type.Object(
+      {
+        type: Type.Literal('endOfPeriod', {
+          description:
+            'Points earned in the period that ends on month/day expire at the end of that day (local time) afterYears years later: month 12, day 31, afterYears 1 expires everything earned in 2026 at the end of 31 December 2027',
+        }),
+        month: Type.Integer({ minimum: 1, maximum: 12, examples: [12] }),
+        day: Type.Integer({
+          minimum: 1,
+          maximum: 31,
+          description: 'A day of that month; 29 February is refused (it is not in every year)',
+          examples: [31],
+        }),
+        afterYears: Type.Integer({
+          minimum: 0,
+          maximum: EXPIRY_AFTER_YEARS_MAX,
+          description: 'Whole years after the end of the earning period (0: at its end)',
+          examples: [1],
+        }),
+      },
+      strict,
+    ),
+  ],
+  { description: 'When points expire' },
+);
+
+const ExpirySettingsSchema = Type.Object(
+  {
+    policy: Type.Optional(ExpiryPolicySchema),
+    warningDays: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: EXPIRY_WARNING_DAYS_MAX,
+        description: `Members are warned (points.expiring) this many days before points expire; 0: no warnings (default ${EXPIRY_WARNING_DAYS_DEFAULT})`,
+        examples: [30],
+      }),
+    ),
+  },
+  {
+    ...strict,
+    description: 'Expiry of points (default: none)',
+    examples: [
+      { policy: { type: 'endOfPeriod', month: 12, day: 31, afterYears: 1 }, warningDays: 30 },
+    ],
+  },
+);
+
+export type ExpiryPolicy = Static<typeof ExpiryPolicySchema>;
+
+export const PENDING_DAYS_MAX = 365;
+
+const PendingSettingsSchema = Type.Object(
+  {
+    days: Type.Integer({
+      minimum: 1,
+      maximum: PENDING_DAYS_MAX,
+      description: 'How long the points stay pending (a return window), in days',
+      examples: [14],
+    }),
+    eventTypes: Type.Array(Type.String({ pattern: EVENT_TYPE_NAME_PATTERN }), {
+      minItems: 1,
+      maxItems: EVENT_TYPES_COUNT_MAX,
+      uniqueItems: true,
+      description: 'Event types whose points are pending first',
+      examples: [['purchase']],
+    }),
+  },
+  {
+    ...strict,
+    description:
+      'Points earned by these event types wait in the pending account until the window ends; a refund within it voids them',
+  },
+);
+
 const SettingsSchema = Type.Object(
   {
     backdatingWindowDays: Type.Optional(
@@ -240,6 +386,9 @@ const SettingsSchema = Type.Object(
       Type.Union([Type.Literal('allow'), Type.Literal('forbid')], { description: 'Default allow' }),
     ),
     maxPointsPerEvent: Type.Optional(Points('Most points one event can earn in total')),
+    redemption: Type.Optional(RedemptionSettingsSchema),
+    expiry: Type.Optional(ExpirySettingsSchema),
+    pending: Type.Optional(PendingSettingsSchema),
   },
   strict,
 );
@@ -292,7 +441,13 @@ export const RETAIL_EXAMPLE = {
       { id: 'platinum', name: 'Platinum', threshold: 20000, multiplier: '1.5' },
     ],
   },
-  settings: { backdatingWindowDays: 90, createMembersOnEvent: true, negativeBalance: 'allow' },
+  settings: {
+    backdatingWindowDays: 90,
+    createMembersOnEvent: true,
+    negativeBalance: 'allow',
+    // Points expire 12 months after they were earned, with a warning 30 days before.
+    expiry: { policy: { type: 'lot', months: 12 }, warningDays: 30 },
+  },
 } as const;
 
 export const ProgramDocumentSchema = Type.Object(
@@ -345,6 +500,9 @@ const sectionChecks = {
   eventTypes: Compile(ProgramDocumentSchema.properties.eventTypes),
   rule: Compile(RuleSchema),
   tiers: Compile(TiersSchema),
+  redemption: Compile(RedemptionSettingsSchema),
+  expiry: Compile(ExpirySettingsSchema),
+  pending: Compile(PendingSettingsSchema),
 };
 
 /** Validates a program document in full and returns it normalised, or every error found. */
@@ -582,6 +740,59 @@ function semanticErrors(doc: Record<string, unknown>): DocumentError[] {
       }
     });
   }
+
+  const settings = doc['settings'] as Record<string, unknown> | undefined;
+  const redemption = settings?.['redemption'];
+  if (redemption !== undefined && sectionChecks.redemption.Check(redemption)) {
+    const at = '/settings/redemption';
+    const ttl =
+      redemption.holdTtl === undefined ? undefined : parseDurationSeconds(redemption.holdTtl);
+    if (
+      redemption.holdTtl !== undefined &&
+      (ttl === undefined || ttl < HOLD_TTL_SECONDS_MIN || ttl > HOLD_TTL_SECONDS_MAX)
+    ) {
+      push(`${at}/holdTtl`, `holdTtl must be between PT1M and P7D, got "${redemption.holdTtl}"`);
+    }
+    const value = redemption.pointValue?.value;
+    if (value) {
+      const currencies = Array.isArray(doc['currencies']) ? (doc['currencies'] as unknown[]) : [];
+      if (!currencies.includes(value.currency)) {
+        push(
+          `${at}/pointValue/value/currency`,
+          `${value.currency} is not one of the program's currencies`,
+        );
+      } else {
+        const parsed = parseAmount(value.value, value.currency);
+        if (!parsed.ok || parsed.minor === 0n) {
+          push(
+            `${at}/pointValue/value/value`,
+            `"${value.value}" is not a positive amount of ${value.currency}`,
+          );
+        }
+      }
+    }
+  }
+  const pending = settings?.['pending'];
+  if (pending !== undefined && sectionChecks.pending.Check(pending)) {
+    // A refund earns nothing to hold back: its points are negative.
+    checkEventTypeRefs(pending.eventTypes, '/settings/pending/eventTypes', false);
+  }
+
+  const expiry = settings?.['expiry'];
+  if (expiry !== undefined && sectionChecks.expiry.Check(expiry)) {
+    const policy = expiry.policy;
+    if (policy?.type === 'endOfPeriod') {
+      const days = DAYS_IN_MONTH[policy.month - 1] as number;
+      if (policy.month === 2 && policy.day === 29) {
+        push(
+          '/settings/expiry/policy/day',
+          '29 February is not in every year: end a period on 28 February or 1 March',
+        );
+      } else if (policy.day > days) {
+        push('/settings/expiry/policy/day', `month ${policy.month} has no day ${policy.day}`);
+      }
+    }
+  }
   return errors;
 }
 
@@ -601,6 +812,14 @@ function normalise(input: ProgramDocument): ProgramDocument {
     backdatingWindowDays: settings.backdatingWindowDays ?? 90,
     createMembersOnEvent: settings.createMembersOnEvent ?? true,
     negativeBalance: settings.negativeBalance ?? 'allow',
+    redemption: {
+      ...settings.redemption,
+      holdTtl: settings.redemption?.holdTtl ?? HOLD_TTL_DEFAULT,
+    },
+    expiry: {
+      policy: settings.expiry?.policy ?? { type: 'none' },
+      warningDays: settings.expiry?.warningDays ?? EXPIRY_WARNING_DAYS_DEFAULT,
+    },
   };
   return doc;
 }

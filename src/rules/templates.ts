@@ -97,7 +97,18 @@ function casino(): ProgramDocument {
         },
       ],
     },
-    settings: { backdatingWindowDays: 90, createMembersOnEvent: true, negativeBalance: 'allow' },
+    settings: {
+      backdatingWindowDays: 90,
+      createMembersOnEvent: true,
+      negativeBalance: 'allow',
+      // Lock on request, debit on confirm: a hold lasts as long as a game round may take.
+      redemption: {
+        holdTtl: 'PT5M',
+        pointValue: { points: 1000, value: { value: '10.00', currency: 'EUR' } },
+      },
+      // Points expire after 6 months without a bet that earns points.
+      expiry: { policy: { type: 'inactivity', months: 12 }, warningDays: 14 },
+    },
   };
 }
 

@@ -16,6 +16,7 @@
 // Every change is a tier_changes row (history), with the metric value that caused it.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { invalidationPayloads, INVALIDATION_CHANNEL } from '../members/cache.ts';
 import { formatAmount, minorDigits } from '../money/index.ts';
 import type { ProgramDocument } from '../rules/index.ts';
 import { localTime } from '../rules/index.ts';
@@ -150,6 +151,25 @@ export async function recordTierChanges(
       })),
     )
     .execute();
+  // Their domain events, in the same transaction (the outbox; events write theirs themselves).
+  await trx
+    .insertInto('outbox')
+    .values(
+      changes.map((c) => ({
+        program_id: programId,
+        type: 'tier.changed',
+        member_id: c.memberId,
+        occurred_at: c.changedAt,
+        data: JSON.stringify({
+          memberId: c.memberId,
+          from: c.fromTier,
+          to: c.toTier,
+          reason: c.reason,
+          eventId: c.eventId,
+        }),
+      })),
+    )
+    .execute();
 }
 
 export interface TierProgress {
@@ -202,6 +222,8 @@ export async function reevaluateTiers(
   document: ProgramDocument,
   version: number,
   now: Date,
+  /** Told, after each batch commits, which members changed tier (to evict cached views). */
+  onCommitted?: (memberIds: string[]) => void,
 ): Promise<ReevaluationResult> {
   const result: ReevaluationResult = { members: 0, downgraded: 0, upgraded: 0 };
   const tiers = document.tiers;
@@ -215,6 +237,7 @@ export async function reevaluateTiers(
   );
   let after = '';
   for (;;) {
+    let changed: string[] = [];
     const done = await db.transaction().execute(async (trx) => {
       const members = await sql<{ id: string; tier_id: string | null; tier_value: bigint | null }>`
         SELECT m.id, m.tier_id, ${tierMetricSql(metrics, range)} AS tier_value FROM members m
@@ -247,9 +270,16 @@ export async function reevaluateTiers(
           FROM unnest(${changes.map((c) => c.memberId)}::text[], ${changes.map((c) => c.toTier)}::text[]) AS c(id, tier_id)
           WHERE members.program_id = ${programId} AND members.id = c.id`.execute(trx);
         await recordTierChanges(trx, programId, changes);
+        changed = changes.map((c) => c.memberId);
+        // Other processes evict these members' cached views when this commits.
+        await sql`SELECT pg_notify(${INVALIDATION_CHANNEL}, payload)
+          FROM json_array_elements_text(${JSON.stringify(invalidationPayloads(programId, changed))}::json) AS payload`.execute(
+          trx,
+        );
       }
       return members.rows.length < REEVALUATION_BATCH_SIZE;
     });
+    if (changed.length > 0) onCommitted?.(changed);
     if (done) return result;
   }
 }

@@ -81,6 +81,8 @@ describe('defaults', () => {
       backdatingWindowDays: 90,
       createMembersOnEvent: true,
       negativeBalance: 'allow',
+      redemption: { holdTtl: 'PT15M' },
+      expiry: { policy: { type: 'none' }, warningDays: 30 },
     });
     expect(document.eventTypes['visit']).toEqual({ kind: 'custom', amount: 'optional' });
     expect(document.rules[0]?.enabled).toBe(true);
@@ -295,5 +297,150 @@ describe('compiling', () => {
     expect(program.version).toBe(7);
     expect(program.eventType('review')).toEqual({ kind: 'custom', amount: 'forbidden' });
     expect(program.eventType('nope')).toBeUndefined();
+  });
+});
+
+describe('redemption settings', () => {
+  function withRedemption(redemption: unknown) {
+    const doc = programTemplate('retail') as unknown as Record<string, unknown>;
+    doc['settings'] = { ...(doc['settings'] as object), redemption };
+    return validateProgramDocument(doc);
+  }
+
+  it('accepts a hold time to live and a point value in one of the program currencies', () => {
+    const result = withRedemption({
+      holdTtl: 'PT5M',
+      pointValue: { points: 1000, value: { value: '10.00', currency: 'EUR' } },
+    });
+    expect(result.ok, JSON.stringify(result)).toBe(true);
+  });
+
+  it.each([
+    [{ holdTtl: 'PT30S' }, '/settings/redemption/holdTtl'],
+    [{ holdTtl: 'P8D' }, '/settings/redemption/holdTtl'],
+    [{ holdTtl: '15 minutes' }, '/settings/redemption/holdTtl'],
+    [
+      { pointValue: { points: 1000, value: { value: '10.00', currency: 'USD' } } },
+      '/settings/redemption/pointValue/value/currency',
+    ],
+    [
+      { pointValue: { points: 1000, value: { value: '0.00', currency: 'EUR' } } },
+      '/settings/redemption/pointValue/value/value',
+    ],
+    [
+      { pointValue: { points: 0, value: { value: '1.00', currency: 'EUR' } } },
+      '/settings/redemption/pointValue/points',
+    ],
+  ])('refuses %j naming %s', (redemption, pointer) => {
+    const result = withRedemption(redemption);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.pointer)).toContain(pointer);
+  });
+});
+
+describe('expiry settings', () => {
+  function withExpiry(expiry: unknown) {
+    const doc = programTemplate('empty') as unknown as Record<string, unknown>;
+    doc['settings'] = { ...(doc['settings'] as object), expiry };
+    return validateProgramDocument(doc);
+  }
+
+  it('the retail template expires points 12 months after earning, warning 30 days ahead', () => {
+    const result = validateProgramDocument(programTemplate('retail'));
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.document.settings?.expiry).toEqual({
+      policy: { type: 'lot', months: 12 },
+      warningDays: 30,
+    });
+  });
+
+  it('the casino template expires points after 12 months of inactivity, warning 14 days ahead', () => {
+    const result = validateProgramDocument(programTemplate('casino'));
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.document.settings?.expiry).toEqual({
+      policy: { type: 'inactivity', months: 12 },
+      warningDays: 14,
+    });
+  });
+
+  it('a policy without warningDays is warned 30 days ahead; warningDays alone expires nothing', () => {
+    const lot = withExpiry({ policy: { type: 'lot', months: 12 } });
+    expect(lot.ok && lot.document.settings?.expiry).toEqual({
+      policy: { type: 'lot', months: 12 },
+      warningDays: 30,
+    });
+    const none = withExpiry({ warningDays: 7 });
+    expect(none.ok && none.document.settings?.expiry).toEqual({
+      policy: { type: 'none' },
+      warningDays: 7,
+    });
+  });
+
+  it.each([
+    [{ policy: { type: 'endOfPeriod', month: 2, day: 28, afterYears: 0 } }],
+    [{ policy: { type: 'endOfPeriod', month: 4, day: 30, afterYears: 10 } }],
+    [{ policy: { type: 'inactivity', months: 120 }, warningDays: 365 }],
+    [{ policy: { type: 'lot', months: 1 }, warningDays: 0 }],
+  ])('accepts %j', (expiry) => {
+    const result = withExpiry(expiry);
+    expect(result.ok, JSON.stringify(result)).toBe(true);
+  });
+
+  it.each([
+    [
+      { policy: { type: 'endOfPeriod', month: 2, day: 29, afterYears: 1 } },
+      '/settings/expiry/policy/day',
+    ],
+    [
+      { policy: { type: 'endOfPeriod', month: 4, day: 31, afterYears: 1 } },
+      '/settings/expiry/policy/day',
+    ],
+    [
+      { policy: { type: 'endOfPeriod', month: 13, day: 1, afterYears: 1 } },
+      '/settings/expiry/policy/month',
+    ],
+    [
+      { policy: { type: 'endOfPeriod', month: 12, day: 31, afterYears: 11 } },
+      '/settings/expiry/policy/afterYears',
+    ],
+    [{ policy: { type: 'endOfPeriod', month: 12, day: 31 } }, '/settings/expiry/policy/afterYears'],
+    [{ policy: { type: 'lot', months: 0 } }, '/settings/expiry/policy/months'],
+    [{ policy: { type: 'inactivity', months: 121 } }, '/settings/expiry/policy/months'],
+    [{ policy: { type: 'inactivity', months: 6, day: 1 } }, '/settings/expiry/policy/day'],
+    [{ policy: { type: 'yearly' } }, '/settings/expiry/policy/type'],
+    [{ warningDays: 366 }, '/settings/expiry/warningDays'],
+    [{ warningDays: -1 }, '/settings/expiry/warningDays'],
+  ])('refuses %j naming %s', (expiry, pointer) => {
+    const result = withExpiry(expiry);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.pointer)).toContain(pointer);
+  });
+});
+
+describe('pending settings', () => {
+  function withPending(pending: unknown) {
+    const doc = programTemplate('retail') as unknown as Record<string, unknown>;
+    doc['settings'] = { ...(doc['settings'] as object), pending };
+    return validateProgramDocument(doc);
+  }
+
+  it('accepts a return window for purchases', () => {
+    const result = withPending({ days: 14, eventTypes: ['purchase'] });
+    expect(result.ok, JSON.stringify(result)).toBe(true);
+  });
+
+  it.each([
+    [{ days: 0, eventTypes: ['purchase'] }, '/settings/pending/days'],
+    [{ days: 366, eventTypes: ['purchase'] }, '/settings/pending/days'],
+    [{ days: 14, eventTypes: [] }, '/settings/pending/eventTypes'],
+    [{ days: 14, eventTypes: ['visit'] }, '/settings/pending/eventTypes/0'],
+    [{ days: 14, eventTypes: ['purchase', 'refund'] }, '/settings/pending/eventTypes/1'],
+  ])('refuses %j naming %s', (pending, pointer) => {
+    const result = withPending(pending);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.pointer)).toContain(pointer);
   });
 });

@@ -39,6 +39,7 @@ export interface TestApp {
     url: string,
     token: string | null,
     body?: unknown,
+    headers?: Record<string, string>,
   ): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
@@ -54,14 +55,16 @@ export async function startTestApp(options: { now?: string } = {}): Promise<Test
     issuer: 'urn:patron',
     tokenTtlSeconds: 900,
     now: clock.now,
+    // No job runner: tests release expired holds themselves, at the instants they choose.
+    jobs: false,
   });
   await app.ready();
   let clients = 0;
-  const request: TestApp['request'] = (method, url, token, body) =>
+  const request: TestApp['request'] = (method, url, token, body, headers = {}) =>
     app.inject({
       method: method as 'GET',
       url,
-      headers: token ? { authorization: `Bearer ${token}` } : {},
+      headers: token ? { ...headers, authorization: `Bearer ${token}` } : headers,
       ...(body === undefined ? {} : { payload: body as object }),
     });
   const token: TestApp['token'] = async (clientId, secret, scope) => {

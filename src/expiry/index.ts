@@ -476,12 +476,18 @@ export interface NextExpiry {
  */
 export function nextExpirySql(document: ProgramDocument): RawBuilder<unknown> {
   const inactivity = expiryPolicy(document).type === 'inactivity';
-  return sql`(SELECT min(l.expires_at) FROM lots l WHERE l.program_id = m.program_id AND l.member_id = m.id
-        AND l.account = 'available' AND l.remaining > 0) AS next_lot_at,
+  // The member's soonest lot, in the consumption index's own order: with min() the planner
+  // was seen to walk the program-wide expiry index instead, filtering for the member (35 ms
+  // a read on a fresh database of 100,000 lots). Nulls (no expiry) sort last, as in min().
+  const soonest = (alias: string) =>
+    sql.raw(`(SELECT ${alias}.expires_at FROM lots ${alias}
+        WHERE ${alias}.program_id = m.program_id AND ${alias}.member_id = m.id
+          AND ${alias}.account = 'available' AND ${alias}.remaining > 0
+        ORDER BY ${alias}.expires_at, ${alias}.earned_at, ${alias}.id LIMIT 1)`);
+  return sql`${soonest('l')} AS next_lot_at,
       (SELECT sum(l.remaining) FROM lots l WHERE l.program_id = m.program_id AND l.member_id = m.id
-        AND l.account = 'available' AND l.remaining > 0 AND l.expires_at = (
-          SELECT min(x.expires_at) FROM lots x WHERE x.program_id = m.program_id AND x.member_id = m.id
-            AND x.account = 'available' AND x.remaining > 0))::bigint AS next_lot_points,
+        AND l.account = 'available' AND l.remaining > 0 AND l.expires_at = ${soonest('x')})::bigint
+        AS next_lot_points,
       ${inactivity ? lastActiveSql() : sql`NULL::text`} AS last_active_day`;
 }
 

@@ -8,6 +8,7 @@ import { buildApp, type App } from './http/app.ts';
 import { MemberViewCache } from './members/cache.ts';
 import { listenForInvalidations } from './members/listener.ts';
 import { runExpiry, runExpiryWarnings } from './expiry/index.ts';
+import { IDEMPOTENCY_PURGE_BATCH, purgeIdempotencyKeys } from './http/idempotency.ts';
 import { JobRunner } from './jobs/index.ts';
 import { PENDING_RELEASE_BATCH, releaseDuePending } from './pending/index.ts';
 import { reevaluateTiers } from './tiers/index.ts';
@@ -45,6 +46,9 @@ export const EXPIRY_WARNINGS_EVERY_SECONDS = 3_600;
 /** The tier downgrade pass over every program, daily at 02:30 UTC. */
 export const TIER_REEVALUATION_JOB = 'tiers.reevaluate';
 export const TIER_REEVALUATION_CRON = '30 2 * * *';
+/** Stored Idempotency-Key answers past their keep period go, hourly. */
+export const IDEMPOTENCY_PURGE_JOB = 'idempotency.purge-keys';
+export const IDEMPOTENCY_PURGE_EVERY_SECONDS = 3_600;
 
 /** Which parts of the job runner a process runs (see src/jobs/index.ts). */
 export interface JobRoles {
@@ -216,6 +220,12 @@ function registerPatronJobs(jobs: JobRunner, deps: JobDeps): void {
       const result = await runExpiryWarnings(deps.db, deps.programs, null, deps.now());
       return result.done;
     }),
+  );
+  jobs.schedule(IDEMPOTENCY_PURGE_JOB, { everySeconds: IDEMPOTENCY_PURGE_EVERY_SECONDS }, (run) =>
+    untilDone(
+      run.signal,
+      async () => (await purgeIdempotencyKeys(deps.db, deps.now())) < IDEMPOTENCY_PURGE_BATCH,
+    ),
   );
   jobs.schedule(TIER_REEVALUATION_JOB, { cron: TIER_REEVALUATION_CRON }, async () => {
     const programs = await deps.db

@@ -3,6 +3,7 @@
 // (run by t.close()) re-checks the whole ledger at the end.
 // Real: database, HTTP stack, ledger. Faked: the clock only.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { purgeIdempotencyKeys } from '../src/http/idempotency.ts';
 import { pointValue, redeemVoucher, releaseExpiredHolds } from '../src/redemptions/index.ts';
 import { ProgramCache } from '../src/programs/index.ts';
 import { programTemplate, type ProgramDocument } from '../src/rules/index.ts';
@@ -346,6 +347,29 @@ describe('Idempotency-Key', () => {
     expect(other.statusCode).toBe(409);
     expect(other.json()).toMatchObject({ type: '/problems/idempotency-conflict' });
     expect(await balance('idem')).toEqual({ available: 90, pending: 0, held: 10 });
+  });
+
+  it('keeps stored answers for 48 hours, then the purge removes them', async () => {
+    const stored = async (key: string) =>
+      (
+        await t.handle.db
+          .selectFrom('idempotency_keys')
+          .select('key')
+          .where('key', '=', key)
+          .execute()
+      ).length;
+    await earn('idem-old', 10);
+    expect((await hold({ memberId: 'idem-old', points: 1 }, 'old-key')).statusCode).toBe(201);
+    await t.handle.db
+      .updateTable('idempotency_keys')
+      .set({ created_at: new Date('2026-06-13T09:59:59Z') })
+      .where('key', '=', 'old-key')
+      .execute();
+    expect((await hold({ memberId: 'idem-old', points: 1 }, 'new-key')).statusCode).toBe(201);
+    const purged = await purgeIdempotencyKeys(t.handle.db, new Date(NOW));
+    expect(purged).toBe(1);
+    expect(await stored('old-key')).toBe(0);
+    expect(await stored('new-key')).toBe(1);
   });
 
   it('holds once when the same key arrives many times at once', async () => {

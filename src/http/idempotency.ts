@@ -147,3 +147,17 @@ function send(reply: FastifyReply, answer: Answer, replayed: boolean): FastifyRe
   if (answer.status >= 400) reply.type('application/problem+json');
   return reply.code(answer.status).send(answer.body);
 }
+
+/** Stored answers are kept at least this long (API.md asks for 24 hours), then purged. */
+export const IDEMPOTENCY_KEEP_HOURS = 48;
+/** Keys one purge statement deletes at most: a long backlog goes in bounded steps. */
+export const IDEMPOTENCY_PURGE_BATCH = 5_000;
+
+/** Deletes stored answers older than the keep period, one bounded batch; answers how many. */
+export async function purgeIdempotencyKeys(db: Kysely<Database>, now: Date): Promise<number> {
+  const cutoff = new Date(now.getTime() - IDEMPOTENCY_KEEP_HOURS * 3_600_000);
+  const result = await sql`DELETE FROM idempotency_keys WHERE ctid IN (
+      SELECT ctid FROM idempotency_keys WHERE created_at < ${cutoff.toISOString()}::timestamptz
+      LIMIT ${IDEMPOTENCY_PURGE_BATCH})`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}

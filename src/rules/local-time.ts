@@ -22,10 +22,11 @@ export type CapPeriod = 'day' | 'week' | 'month' | 'year';
 const DAY_MS = 86_400_000;
 
 // One formatter per zone: constructing Intl.DateTimeFormat is the expensive part. The number
-// of IANA zones is finite (~600), so the cache is bounded by construction.
+// of IANA zones is finite (~600), so the cache is bounded by construction. Shared with the
+// expiry policies (src/expiry/policy.ts), which need the seconds too.
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
-function formatterFor(timeZone: string): Intl.DateTimeFormat {
+export function formatterFor(timeZone: string): Intl.DateTimeFormat {
   let formatter = formatters.get(timeZone);
   if (formatter === undefined) {
     formatter = new Intl.DateTimeFormat('en-US', {
@@ -36,6 +37,7 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
       day: 'numeric',
       hour: 'numeric',
       minute: 'numeric',
+      second: 'numeric',
     });
     formatters.set(timeZone, formatter);
   }

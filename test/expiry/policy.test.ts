@@ -42,6 +42,13 @@ describe('per-lot term: the same local time N calendar months after earning', ()
     expect(expiresAt(months(3), '2026-11-30T10:15:30.123Z')).toBe('2027-02-28T10:15:30.123Z');
   });
 
+  it('keeps seconds across a DST change and a skipped hour, and two instants of one minute apart', () => {
+    const twoMonths = months(2);
+    expect(expiresAt(twoMonths, '2026-02-28T11:00:00.000Z')).toBe('2026-04-28T10:00:00.000Z');
+    expect(expiresAt(twoMonths, '2026-02-28T11:00:59.999Z')).toBe('2026-04-28T10:00:59.999Z');
+    expect(expiresAt(months(12), '2025-03-29T01:30:42.250Z')).toBe('2026-03-29T01:30:42.250Z');
+  });
+
   it('in Pacific/Auckland (+13 in summer, +12 in winter) noon stays noon', () => {
     // 2026-03-15 12:00 NZDT → 2026-09-15 12:00 NZST.
     expect(expiresAt(months(6, 'Pacific/Auckland'), '2026-03-14T23:00:00Z')).toBe(

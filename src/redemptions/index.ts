@@ -289,8 +289,7 @@ async function settle(
   }
   // A hold past its time to live is released as expired, whatever was asked.
   const outcome = now >= row.expires_at ? 'expired' : to;
-  await writeSettlement(trx, programs, programId, row, member, now, outcome);
-  const view = (await readRedemption(trx, programId, id)) as RedemptionView;
+  const view = await writeSettlement(trx, programs, programId, row, member, now, outcome);
   return outcome === to
     ? { status: 'settled', redemption: view, changed: true }
     : { status: 'not_held', redemption: view };
@@ -304,7 +303,7 @@ async function writeSettlement(
   member: MemberBalance,
   now: Date,
   to: 'confirmed' | 'cancelled' | 'expired',
-): Promise<void> {
+): Promise<RedemptionView> {
   const program = await programs.current(trx, programId);
   const version = program?.version ?? null;
   const ledger = new LedgerBatch(programId);
@@ -382,6 +381,7 @@ async function writeSettlement(
       WHERE ${voucher !== null} RETURNING 1),
     ${memberChangeCtes(programId, row.member_id, balance, now, events)}
     SELECT (SELECT count(*) FROM notified) AS notified`.execute(trx);
+  return view;
 }
 
 /**

@@ -121,6 +121,9 @@ export interface SummaryFigures {
   rssMb: number;
   redemptionsPerSecond: number;
   redemptionRatio: number;
+  rulesPerSecond: number;
+  rulesRatio: number;
+  propagationP50Ms: number;
 }
 
 /** The last line of the run, in the format the README and the issue quote. */
@@ -131,6 +134,8 @@ export function summaryLine(f: SummaryFigures): string {
     `batch ${whole(f.batchEventsPerSecond)} ev/s (${fixed(f.batchRatio, 1)}x); ` +
     `reads ${whole(f.readsPerSecond)}/s (${fixed(f.readsToHealthRatio, 2)}x health); ` +
     `rss ${whole(f.rssMb)} MB; ` +
-    `redeem ${whole(f.redemptionsPerSecond)}/s (${fixed(f.redemptionRatio, 1)}x)`
+    `redeem ${whole(f.redemptionsPerSecond)}/s (${fixed(f.redemptionRatio, 1)}x); ` +
+    `rules ${whole(f.rulesPerSecond)} ev/s (${fixed(f.rulesRatio, 1)}x json-rules-engine); ` +
+    `publish→2nd process ${fixed(f.propagationP50Ms, 1)} ms`
   );
 }

@@ -37,9 +37,13 @@ import {
   whole,
   type LatencySummary,
 } from './report.ts';
+import { measurePropagation } from './propagation.ts';
+import { runRuleBench } from './rules.ts';
 import { parseBenchSettings } from './settings.ts';
 
 const PAUSE_BETWEEN_PHASES_MS = 1_000;
+/** Enough for a stable median; json-rules-engine takes about 2 s per round at this size. */
+const RULE_BENCH_EVENTS = 5_000;
 const SMOKE_TIMEOUT_MS = 10_000;
 const RESULTS_FILE = new URL('./results/latest.json', import.meta.url);
 const MB = 1024 * 1024;
@@ -375,7 +379,22 @@ async function main(): Promise<number> {
       (f) => `${whole(f.itemsPerSecond)} /s; p50 ${ms(f.latency.p50)}, p99 ${ms(f.latency.p99)}`,
     );
     rssResult ??= rss.stop();
+
+    // A second process on the same database: how fast a publish through the first reaches it.
+    log('f. publish → second process: starting another Patron on the same database …');
+    const second = await startPatron(settings.patronEntry, db.url);
+    cleanup.add('stop second patron', () => second.stop());
+    const propagation = await measurePropagation(patron.origin, second.origin, token, runId);
+    log(
+      `  ${propagation.publishes} publishes: p50 ${ms(propagation.propagationMs.p50)}, ` +
+        `max ${ms(propagation.propagationMs.max)} (an event's round trip alone: ` +
+        `p50 ${ms(propagation.eventRoundTripMs.p50)}); ${propagation.staleEvents} events evaluated by an older version after a publish answered`,
+    );
     await cleanup.runAll();
+
+    // Rule evaluation alone, in this process, with Patron stopped.
+    log(`g. rule evaluation: ${RULE_BENCH_EVENTS} events, Patron's engine and json-rules-engine …`);
+    const rules = await runRuleBench({ events: RULE_BENCH_EVENTS, log: (l) => log(`  ${l}`) });
 
     // 5. Report.
     const rssMb = rssResult.maxBytes === null ? Number.NaN : rssResult.maxBytes / MB;
@@ -433,6 +452,18 @@ async function main(): Promise<number> {
         `p50 ${ms(health.latency.p50)}, p99 ${ms(health.latency.p99)}`,
       ],
       ['Patron RSS, max', `${whole(rssMb)} MB`, '', `${rssResult.samples} samples`],
+      [
+        `publish → 2nd process (${propagation.publishes}×)`,
+        `p50 ${ms(propagation.propagationMs.p50)}`,
+        `${fixed(propagation.propagationMs.p50 / propagation.eventRoundTripMs.p50, 1)}x event`,
+        `max ${ms(propagation.propagationMs.max)}; one event round trip p50 ${ms(propagation.eventRoundTripMs.p50)}`,
+      ],
+      [
+        `rules: ${rules.rules} per event, 1 core`,
+        `${whole(rules.patronPerSecond)} ev/s`,
+        `${fixed(rules.ratio, 1)}x`,
+        `json-rules-engine on the same rules and events: ${whole(rules.baselinePerSecond)} ev/s`,
+      ],
     ];
     for (const line of table(['measure', 'result', 'ratio', 'details'], rows)) console.log(line);
     const lag = summarizeLatencies(sortedCopy(open.result.sendLagMs));
@@ -463,6 +494,9 @@ async function main(): Promise<number> {
       rssMb,
       redemptionsPerSecond: redemptions.itemsPerSecond,
       redemptionRatio,
+      rulesPerSecond: rules.patronPerSecond,
+      rulesRatio: rules.ratio,
+      propagationP50Ms: propagation.propagationMs.p50,
     });
 
     mkdirSync(new URL('.', RESULTS_FILE), { recursive: true });
@@ -506,6 +540,20 @@ async function main(): Promise<number> {
       redemptions: { ...phaseJson(redemptions), ratioToBaseline: round3(redemptionRatio) },
       reads: { ...phaseJson(reads), ratioToHealth: round3(readsRatio) },
       health: phaseJson(health),
+      propagation: {
+        publishes: propagation.publishes,
+        msP50: round3(propagation.propagationMs.p50),
+        msMax: round3(propagation.propagationMs.max),
+        eventRoundTripMsP50: round3(propagation.eventRoundTripMs.p50),
+        staleEvents: propagation.staleEvents,
+      },
+      rules: {
+        rules: rules.rules,
+        events: rules.events,
+        patronPerSecond: Math.round(rules.patronPerSecond),
+        jsonRulesEnginePerSecond: Math.round(rules.baselinePerSecond),
+        ratio: round3(rules.ratio),
+      },
       rss: {
         mbMax: rssResult.maxBytes === null ? null : Math.round(rssMb),
         samples: rssResult.samples,

@@ -12,7 +12,8 @@ import { IDEMPOTENCY_PURGE_BATCH, purgeIdempotencyKeys } from './http/idempotenc
 import { JobRunner } from './jobs/index.ts';
 import { PENDING_RELEASE_BATCH, releaseDuePending } from './pending/index.ts';
 import { reevaluateTiers } from './tiers/index.ts';
-import { ProgramCache } from './programs/index.ts';
+import { applyDuePublications } from './programs/drafts.ts';
+import { PROGRAM_POLL_MS, ProgramCache } from './programs/index.ts';
 import { HOLD_RELEASE_BATCH, releaseExpiredHolds } from './redemptions/index.ts';
 
 const PACKAGE_VERSION = (
@@ -46,6 +47,9 @@ export const EXPIRY_WARNINGS_EVERY_SECONDS = 3_600;
 /** The tier downgrade pass over every program, daily at 02:30 UTC. */
 export const TIER_REEVALUATION_JOB = 'tiers.reevaluate';
 export const TIER_REEVALUATION_CRON = '30 2 * * *';
+/** Scheduled publications of program versions take effect within seconds of their instant. */
+export const PUBLICATIONS_JOB = 'programs.apply-due-publications';
+export const PUBLICATIONS_EVERY_SECONDS = 5;
 /** Stored Idempotency-Key answers past their keep period go, hourly. */
 export const IDEMPOTENCY_PURGE_JOB = 'idempotency.purge-keys';
 export const IDEMPOTENCY_PURGE_EVERY_SECONDS = 3_600;
@@ -102,6 +106,13 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       )
     : undefined;
   await listener?.ready;
+  const poll = options.handle.url
+    ? setInterval(() => {
+        programs.refresh(options.handle.db).catch((error: unknown) => {
+          if (options.logger) options.logger.warn({ err: error }, 'program version poll');
+        });
+      }, PROGRAM_POLL_MS).unref()
+    : undefined;
   const events = new GroupCommitter(
     { db: options.handle.db, programs, now, members },
     {
@@ -134,6 +145,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     auth,
     jobs,
     stop: async () => {
+      clearInterval(poll);
       await jobs?.stop();
       await listener?.close();
     },
@@ -221,6 +233,13 @@ function registerPatronJobs(jobs: JobRunner, deps: JobDeps): void {
       return result.done;
     }),
   );
+  jobs.schedule(PUBLICATIONS_JOB, { everySeconds: PUBLICATIONS_EVERY_SECONDS }, async (run) => {
+    const published = await applyDuePublications(deps.db, deps.now(), run.signal);
+    for (const { programId, version } of published) {
+      deps.programs.forgetLatest(programId);
+      deps.logger?.info({ programId, version }, 'published a scheduled version');
+    }
+  });
   jobs.schedule(IDEMPOTENCY_PURGE_JOB, { everySeconds: IDEMPOTENCY_PURGE_EVERY_SECONDS }, (run) =>
     untilDone(
       run.signal,

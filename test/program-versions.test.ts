@@ -98,8 +98,13 @@ describe('reading and publishing versions', () => {
     expect(view).toEqual({
       programId: 'shop',
       version: 1,
+      current: true,
       createdAt: expect.any(String),
       createdBy: 'test',
+      reason: 'program created',
+      origin: 'create',
+      draftId: null,
+      rollbackOf: null,
       document: normalised(programTemplate('retail')),
     });
     expect(view.document.settings).toEqual({

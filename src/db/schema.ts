@@ -17,6 +17,62 @@ export interface ProgramVersionsTable {
   document: ColumnType<Json, string, never>;
   created_at: Defaulted<Date>;
   created_by: string;
+  reason: string | null;
+  origin: Defaulted<ProgramVersionOrigin>;
+  draft_id: string | null;
+  rollback_of: number | null;
+}
+
+export type ProgramVersionOrigin = 'create' | 'put' | 'draft' | 'rollback' | 'schedule';
+export type DraftStatus = 'open' | 'scheduled' | 'published' | 'discarded';
+export type PublicationStatus = 'scheduled' | 'published' | 'cancelled';
+export type ProgramChangeAction =
+  | 'version.published'
+  | 'draft.created'
+  | 'draft.updated'
+  | 'draft.discarded'
+  | 'publication.scheduled'
+  | 'publication.cancelled';
+
+export interface ProgramDraftsTable {
+  program_id: string;
+  id: string;
+  name: string;
+  document: ColumnType<Json, string, string>;
+  base_version: number;
+  revision: Defaulted<number>;
+  status: Defaulted<DraftStatus>;
+  published_version: number | null;
+  created_at: Defaulted<Date>;
+  created_by: string;
+  updated_at: Defaulted<Date>;
+  updated_by: string;
+}
+
+export interface ProgramPublicationsTable {
+  program_id: string;
+  id: string;
+  draft_id: string;
+  document: ColumnType<Json, string, never>;
+  effective_at: Date;
+  reason: string;
+  status: Defaulted<PublicationStatus>;
+  version: number | null;
+  settled_at: Date | null;
+  created_at: Defaulted<Date>;
+  created_by: string;
+}
+
+export interface ProgramChangesTable {
+  program_id: string;
+  id: string;
+  at: Defaulted<Date>;
+  actor: string;
+  action: ProgramChangeAction;
+  reason: string | null;
+  version: number | null;
+  draft_id: string | null;
+  publication_id: string | null;
 }
 
 export interface MembersTable {
@@ -199,6 +255,9 @@ export interface OutboxTable {
 export interface Database {
   programs: ProgramsTable;
   program_versions: ProgramVersionsTable;
+  program_drafts: ProgramDraftsTable;
+  program_publications: ProgramPublicationsTable;
+  program_changes: ProgramChangesTable;
   members: MembersTable;
   events: EventsTable;
   journal_entries: JournalEntriesTable;

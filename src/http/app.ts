@@ -13,6 +13,7 @@ import type { MemberViewCache } from '../members/cache.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { registerOAuthRoutes } from './oauth-routes.ts';
 import { PROBLEMS, problem, sendProblem, type FieldError } from './problems.ts';
+import { registerDraftRoutes } from './routes/drafts.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerExpiryRoutes } from './routes/expiry.ts';
 import { registerMemberRoutes } from './routes/members.ts';
@@ -202,6 +203,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerRedemptionRoutes(app, deps);
   registerPendingRoutes(app, deps);
   registerProgramRoutes(app, deps);
+  registerDraftRoutes(app, deps);
   registerRewardRoutes(app, deps);
   registerExpiryRoutes(app, deps);
   return app;

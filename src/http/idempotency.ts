@@ -142,7 +142,8 @@ function replay(
   return send(reply, stored, true);
 }
 
-function send(reply: FastifyReply, answer: Answer, replayed: boolean): FastifyReply {
+/** Sends an answer as it was (or would be) stored. */
+export function send(reply: FastifyReply, answer: Answer, replayed = false): FastifyReply {
   if (replayed) reply.header('idempotent-replayed', 'true');
   if (answer.status >= 400) reply.type('application/problem+json');
   return reply.code(answer.status).send(answer.body);

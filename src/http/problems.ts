@@ -125,6 +125,34 @@ export const PROBLEMS = {
     description:
       'Its points were never pending, or were already released, voided or refunded; `detail` says how many it earned.',
   },
+  'draft-not-open': {
+    status: 409,
+    title: 'The draft can no longer change',
+    description:
+      'Only an open draft can be saved, published or discarded. `detail` gives its status: a published or discarded draft is kept read-only; a scheduled one opens again when its publication is cancelled.',
+  },
+  'draft-stale': {
+    status: 409,
+    title: 'The draft was saved by someone else',
+    description:
+      'The request named a `revision` the draft has moved past. Read the draft again, merge, and save with its current revision.',
+  },
+  'draft-outdated': {
+    status: 409,
+    title: 'A version was published after the draft was started',
+    description:
+      'Publishing it as it is would undo that version’s changes. Compare the draft with the version in force (`/diff`), then publish with `allowOutdated: true`, or start a new draft.',
+  },
+  'publication-not-scheduled': {
+    status: 409,
+    title: 'The publication is no longer scheduled',
+    description: 'It has already taken effect or was cancelled; `detail` says which.',
+  },
+  'too-many-drafts': {
+    status: 422,
+    title: 'The program has as many open drafts as allowed',
+    description: 'Publish or discard a draft before starting another.',
+  },
   'rate-limited': {
     status: 429,
     title: 'Too many requests',

@@ -353,10 +353,10 @@ const PROBLEM_TEXT = {
   401: 'No token, or a bad or expired one: unauthorized',
   403: 'The token lacks the scope: insufficient-scope',
   404: 'Not found in your program: not-found',
-  409: 'A conflict: idempotency-conflict (an id or Idempotency-Key reused with another request), redemption-not-held, voucher-not-redeemable',
+  409: 'A conflict: idempotency-conflict (an id or Idempotency-Key reused with another request), redemption-not-held, voucher-not-redeemable, draft-not-open, draft-stale, draft-outdated, publication-not-scheduled',
   413: 'The body is too large: payload-too-large',
   415: 'Not JSON: unsupported-media-type',
-  422: 'Refused by the business rules: refund-of-unknown-event, refund-exceeds-remaining, refund-not-allowed, member-unknown, insufficient-points, reward-unavailable, reward-out-of-stock, reward-limit-reached',
+  422: 'Refused by the business rules: refund-of-unknown-event, refund-exceeds-remaining, refund-not-allowed, member-unknown, insufficient-points, reward-unavailable, reward-out-of-stock, reward-limit-reached, too-many-drafts',
   503: 'Not ready or overloaded: service-unavailable',
 } as const;
 
@@ -368,3 +368,14 @@ export function problems<const S extends keyof typeof PROBLEM_TEXT>(
     statuses.map((status) => [status, problemResponse(PROBLEM_TEXT[status])]),
   ) as Record<S, ReturnType<typeof problemResponse>>;
 }
+
+/** The optional Idempotency-Key header of a POST (API.md), documented once. */
+export const IDEMPOTENCY_KEY_HEADER = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      description: 'A unique key per intended operation; resending it replays the stored answer',
+    },
+  },
+} as const;

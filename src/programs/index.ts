@@ -2,8 +2,9 @@
 // numbered version; `programs.current_version` names the one in force. Every event reads
 // that number inside its own transaction and is evaluated against exactly that version,
 // compiled once per process and cached.
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database } from '../db/schema.ts';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import type { Database, ProgramVersionOrigin } from '../db/schema.ts';
+import { logChange } from './changes.ts';
 import { INVALIDATION_CHANNEL } from '../members/cache.ts';
 import {
   compileProgram,
@@ -13,6 +14,8 @@ import {
 } from '../rules/index.ts';
 
 const COMPILED_VERSIONS_MAX = 256;
+/** How often a process on PostgreSQL checks for versions published elsewhere (besides NOTIFY). */
+export const PROGRAM_POLL_MS = 1_000;
 
 export type PublishOutcome =
   | { status: 'published'; version: number; document: ProgramDocument }
@@ -74,8 +77,35 @@ export class ProgramCache {
   }
 
   remember(programId: string, program: CompiledProgram): void {
+    this.watched.add(programId);
     const known = this.latest.get(programId);
     if (!known || known.version < program.version) this.latest.set(programId, program);
+  }
+
+  /** Programs this process has served, whose new versions it compiles ahead of use. */
+  private readonly watched = new Set<string>();
+
+  /**
+   * Compiles the version in force of every program this process has served, where it is newer
+   * than the one known: the poll under LISTEN/NOTIFY (a notification lost while the listener
+   * reconnects is caught here), and a warm-up, so the first event after a publish does not
+   * wait for a compile. Answers how many programs moved on.
+   */
+  async refresh(db: Kysely<Database>): Promise<number> {
+    if (this.watched.size === 0) return 0;
+    const rows = await db
+      .selectFrom('programs')
+      .select(['id', 'current_version'])
+      .where('id', 'in', [...this.watched].slice(0, COMPILED_VERSIONS_MAX))
+      .execute();
+    let moved = 0;
+    for (const row of rows) {
+      const known = this.latest.get(row.id);
+      if (row.current_version === 0 || (known && known.version >= row.current_version)) continue;
+      this.remember(row.id, await this.get(db, row.id, row.current_version));
+      moved += 1;
+    }
+    return moved;
   }
 }
 
@@ -108,17 +138,33 @@ export async function createProgram(
         trx,
       );
     if (inserted.numAffectedRows === 0n) return { status: 'exists' as const };
-    await insertVersion(trx, programId, 1, validated.document, actor);
+    await insertVersion(trx, programId, 1, validated.document, {
+      actor,
+      reason: 'program created',
+      origin: 'create',
+    });
     return { status: 'created' as const, version: 1 };
   });
 }
+
+/** Where a version came from, and why: written once, with the version. */
+export interface PublishMeta {
+  actor: string;
+  reason: string | null;
+  origin: ProgramVersionOrigin;
+  draftId?: string;
+  rollbackOf?: number;
+  publicationId?: string;
+}
+
+export const REASON_LENGTH_MAX = 1000;
 
 async function insertVersion(
   trx: Transaction<Database>,
   programId: string,
   version: number,
   document: ProgramDocument,
-  actor: string,
+  meta: PublishMeta,
 ): Promise<void> {
   await trx
     .insertInto('program_versions')
@@ -126,7 +172,11 @@ async function insertVersion(
       program_id: programId,
       version,
       document: JSON.stringify(document),
-      created_by: actor,
+      created_by: meta.actor,
+      reason: meta.reason,
+      origin: meta.origin,
+      draft_id: meta.draftId ?? null,
+      rollback_of: meta.rollbackOf ?? null,
     })
     .execute();
   await trx
@@ -134,6 +184,41 @@ async function insertVersion(
     .set({ current_version: version })
     .where('id', '=', programId)
     .execute();
+  await logChange(trx, programId, {
+    actor: meta.actor,
+    action: 'version.published',
+    reason: meta.reason,
+    version,
+    draftId: meta.draftId,
+    publicationId: meta.publicationId,
+  });
+}
+
+/**
+ * Publishes a validated document as the next version, in the caller's transaction: locks the
+ * program row (so publishers queue and version numbers have no gaps), inserts the version,
+ * logs the change and tells other processes when it commits. Undefined: no such program.
+ */
+export async function publishInTransaction(
+  trx: Transaction<Database>,
+  programId: string,
+  document: ProgramDocument,
+  meta: PublishMeta,
+): Promise<number | undefined> {
+  const row = await trx
+    .selectFrom('programs')
+    .select('current_version')
+    .where('id', '=', programId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const version = row.current_version + 1;
+  await insertVersion(trx, programId, version, document, meta);
+  // Other processes compile the new version and drop their cached views when this commits.
+  await sql`SELECT pg_notify(${INVALIDATION_CHANNEL}, ${JSON.stringify({ p: programId, v: version })})`.execute(
+    trx,
+  );
+  return version;
 }
 
 /** Validates a document in full and publishes it at once as the next version. */
@@ -142,34 +227,47 @@ export async function publishProgram(
   programId: string,
   document: unknown,
   actor: string,
+  reason: string | null = null,
 ): Promise<PublishOutcome> {
   const validated = validateProgramDocument(document);
   if (!validated.ok) return { status: 'invalid', errors: validated.errors };
-  return db.transaction().execute(async (trx) => {
-    // Locking the program row serialises publishers, so version numbers have no gaps.
-    const row = await trx
-      .selectFrom('programs')
-      .select('current_version')
-      .where('id', '=', programId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!row) return { status: 'unknown_program' as const };
-    const version = row.current_version + 1;
-    await insertVersion(trx, programId, version, validated.document, actor);
-    // Other processes drop their cached views of this program when it commits.
-    await sql`SELECT pg_notify(${INVALIDATION_CHANNEL}, ${JSON.stringify({ p: programId, v: version })})`.execute(
-      trx,
+  const version = await db
+    .transaction()
+    .execute((trx) =>
+      publishInTransaction(trx, programId, validated.document, { actor, reason, origin: 'put' }),
     );
-    return { status: 'published' as const, version, document: validated.document };
-  });
+  if (version === undefined) return { status: 'unknown_program' };
+  return { status: 'published', version, document: validated.document };
 }
 
-export interface ProgramVersionView {
+export interface ProgramVersionSummary {
   programId: string;
   version: number;
   createdAt: Date;
   createdBy: string;
+  reason: string | null;
+  origin: ProgramVersionOrigin;
+  draftId: string | null;
+  rollbackOf: number | null;
+}
+
+export interface ProgramVersionView extends ProgramVersionSummary {
   document: ProgramDocument;
+}
+
+type VersionRow = Selectable<Database['program_versions']>;
+
+function summaryOf(row: Omit<VersionRow, 'document'>): ProgramVersionSummary {
+  return {
+    programId: row.program_id,
+    version: row.version,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    reason: row.reason,
+    origin: row.origin,
+    draftId: row.draft_id,
+    rollbackOf: row.rollback_of,
+  };
 }
 
 export async function readProgramVersion(
@@ -186,11 +284,63 @@ export async function readProgramVersion(
     .where('version', '=', wanted)
     .executeTakeFirst();
   if (!row) return undefined;
+  return { ...summaryOf(row), document: row.document as ProgramDocument };
+}
+
+export const VERSIONS_PAGE_SIZE_MAX = 500;
+
+/** Versions newest first, without their documents; `before` is the last version of the previous page. */
+export async function listProgramVersions(
+  db: Kysely<Database>,
+  programId: string,
+  options: { before?: number; limit: number },
+): Promise<{ items: ProgramVersionSummary[]; next: number | null }> {
+  const limit = Math.min(Math.max(1, options.limit), VERSIONS_PAGE_SIZE_MAX);
+  let query = db
+    .selectFrom('program_versions')
+    .select([
+      'program_id',
+      'version',
+      'created_at',
+      'created_by',
+      'reason',
+      'origin',
+      'draft_id',
+      'rollback_of',
+    ])
+    .where('program_id', '=', programId)
+    .orderBy('version', 'desc')
+    .limit(limit + 1);
+  if (options.before !== undefined) query = query.where('version', '<', options.before);
+  const rows = await query.execute();
+  const page = rows.slice(0, limit);
   return {
-    programId,
-    version: row.version,
-    createdAt: row.created_at,
-    createdBy: row.created_by,
-    document: row.document as ProgramDocument,
+    items: page.map(summaryOf),
+    next: rows.length > limit ? (page.at(-1)?.version ?? null) : null,
   };
+}
+
+export type RollbackOutcome =
+  | { status: 'published'; version: number }
+  | { status: 'unknown_version' }
+  | { status: 'unknown_program' };
+
+/** Publishes a copy of an earlier version as the next one, in the caller's transaction. */
+export async function rollbackProgram(
+  trx: Transaction<Database>,
+  programId: string,
+  to: number,
+  actor: string,
+  reason: string,
+): Promise<RollbackOutcome> {
+  const old = await readProgramVersion(trx, programId, to);
+  if (!old) return { status: 'unknown_version' };
+  const version = await publishInTransaction(trx, programId, old.document, {
+    actor,
+    reason,
+    origin: 'rollback',
+    rollbackOf: to,
+  });
+  if (version === undefined) return { status: 'unknown_program' };
+  return { status: 'published', version };
 }

@@ -19,17 +19,7 @@ import {
   Voucher,
   VoucherCodeParam,
 } from '../redemption-schemas.ts';
-import { problems } from '../schemas.ts';
-
-const IDEMPOTENCY_KEY_HEADER = {
-  type: 'object',
-  properties: {
-    'idempotency-key': {
-      type: 'string',
-      description: 'A unique key per intended operation; resending it replays the stored answer',
-    },
-  },
-} as const;
+import { IDEMPOTENCY_KEY_HEADER, problems } from '../schemas.ts';
 
 function holdAnswer(outcome: HoldOutcome, memberId: string, rewardId?: string): Answer {
   switch (outcome.status) {

@@ -19,6 +19,8 @@ export function compactTrace(trace: Json): Json {
   compact.rules = rules
     .filter((r) => !(r.fired === false && notForType(r.reason)))
     .map((r) => {
+      // A rule an experiment swapped in or added is not in the version's rules: kept whole.
+      if (r.source !== undefined) return r;
       const kept: Json = {};
       for (const [key, value] of Object.entries(r))
         if (!STATIC_RULE_FIELDS.includes(key)) kept[key] = value;
@@ -53,9 +55,11 @@ export function expandTrace(stored: Json, document: ProgramDocument, eventType: 
       reason: `event type "${eventType}" is not one of [${rule.eventTypes.map((t) => `"${t}"`).join(', ')}]`,
     };
   });
+  const known = new Set(document.rules.map((rule) => rule.id));
+  const added = rules.filter((r) => !known.has(r.id as string));
   return {
     ...stored,
     ...(stored.local ? { local: { ...(stored.local as Json), timeZone: document.timeZone } } : {}),
-    rules: expanded,
+    rules: [...expanded, ...added],
   };
 }

@@ -15,6 +15,7 @@ import { registerOAuthRoutes } from './oauth-routes.ts';
 import { PROBLEMS, problem, sendProblem, type FieldError } from './problems.ts';
 import { registerDraftRoutes } from './routes/drafts.ts';
 import { registerEventRoutes } from './routes/events.ts';
+import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerExpiryRoutes } from './routes/expiry.ts';
 import { registerMemberRoutes } from './routes/members.ts';
 import { registerPendingRoutes } from './routes/pending.ts';
@@ -204,6 +205,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerPendingRoutes(app, deps);
   registerProgramRoutes(app, deps);
   registerDraftRoutes(app, deps);
+  registerExperimentRoutes(app, deps);
   registerRewardRoutes(app, deps);
   registerExpiryRoutes(app, deps);
   return app;

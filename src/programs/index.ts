@@ -43,7 +43,7 @@ export class ProgramCache {
       .where('program_id', '=', programId)
       .where('version', '=', version)
       .executeTakeFirstOrThrow();
-    const program = compileProgram(row.document as ProgramDocument, version);
+    const program = compileProgram(row.document as ProgramDocument, version, programId);
     if (this.compiled.size >= COMPILED_VERSIONS_MAX) {
       const oldest = this.compiled.keys().next().value;
       if (oldest !== undefined) this.compiled.delete(oldest);

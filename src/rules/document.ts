@@ -393,6 +393,80 @@ const SettingsSchema = Type.Object(
   strict,
 );
 
+export const EXPERIMENTS_COUNT_MAX = 20;
+export const VARIANTS_COUNT_MAX = 10;
+export const VARIANT_RULES_COUNT_MAX = 50;
+/** The group that keeps the published rules; no variant may take this id. */
+export const CONTROL_GROUP = 'control';
+
+const Percent = (description: string) =>
+  Type.Number({
+    minimum: 0,
+    maximum: 100,
+    description: `${description} (0-100, at most two decimals)`,
+  });
+
+const VariantSchema = Type.Object(
+  {
+    id: Type.String({
+      pattern: LEVEL_ID_PATTERN,
+      description: `Variant id (not "${CONTROL_GROUP}")`,
+    }),
+    name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }),
+    percent: Percent('Share of members in this variant'),
+    rules: Type.Optional(
+      Type.Array(RuleSchema, {
+        maxItems: VARIANT_RULES_COUNT_MAX,
+        description:
+          "Rules of this variant: one with the id of a program rule takes that rule's place (a swap), any other is added after the program's rules",
+      }),
+    ),
+    disable: Type.Optional(
+      Type.Array(Type.String({ pattern: RULE_ID_PATTERN }), {
+        maxItems: VARIANT_RULES_COUNT_MAX,
+        uniqueItems: true,
+        description: 'Program rules that do not apply in this variant',
+      }),
+    ),
+  },
+  strict,
+);
+
+const ExperimentSchema = Type.Object(
+  {
+    id: Type.String({
+      pattern: RULE_ID_PATTERN,
+      description: 'Stable experiment id: it seeds the assignment',
+    }),
+    name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }),
+    description: Type.Optional(Type.String({ maxLength: DESCRIPTION_LENGTH_MAX })),
+    enabled: Type.Optional(Type.Boolean({ description: 'Default true' })),
+    start: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'Events before this instant are not in the experiment',
+      }),
+    ),
+    end: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'Events from this instant on are not in the experiment',
+      }),
+    ),
+    controlPercent: Percent('Share of members who keep the published rules'),
+    variants: Type.Array(VariantSchema, {
+      minItems: 1,
+      maxItems: VARIANTS_COUNT_MAX,
+      description: 'controlPercent and the variants’ percents add up to 100',
+    }),
+  },
+  {
+    ...strict,
+    description:
+      'An A/B/n test: each member is assigned for good to the control group or one variant by a hash of program, experiment and member id',
+  },
+);
+
 export const RETAIL_EXAMPLE = {
   name: 'Demo retail program',
   timeZone: 'Europe/Prague',
@@ -475,6 +549,12 @@ export const ProgramDocumentSchema = Type.Object(
     }),
     tiers: Type.Optional(TiersSchema),
     settings: Type.Optional(SettingsSchema),
+    experiments: Type.Optional(
+      Type.Array(ExperimentSchema, {
+        maxItems: EXPERIMENTS_COUNT_MAX,
+        description: 'A/B/n experiments on the rules',
+      }),
+    ),
   },
   { ...strict, description: 'A loyalty program document', examples: [RETAIL_EXAMPLE] },
 );
@@ -484,6 +564,8 @@ export type Rule = Static<typeof RuleSchema>;
 export type EventTypeDefinition = Static<typeof EventTypeSchema>;
 export type TierLevel = Static<typeof LevelSchema>;
 export type TierWindow = Static<typeof WindowSchema>;
+export type Experiment = Static<typeof ExperimentSchema>;
+export type ExperimentVariant = Static<typeof VariantSchema>;
 
 export interface DocumentError {
   /** JSON Pointer (RFC 6901) into the submitted document. */
@@ -503,6 +585,7 @@ const sectionChecks = {
   redemption: Compile(RedemptionSettingsSchema),
   expiry: Compile(ExpirySettingsSchema),
   pending: Compile(PendingSettingsSchema),
+  experiment: Compile(ExperimentSchema),
 };
 
 /** Validates a program document in full and returns it normalised, or every error found. */
@@ -672,40 +755,112 @@ function semanticErrors(doc: Record<string, unknown>): DocumentError[] {
     });
   };
 
+  const checkRule = (rule: Rule, at: string) => {
+    checkEventTypeRefs(rule.eventTypes, `${at}/eventTypes`, false);
+    const effect = rule.effect;
+    if (
+      effect.type === 'earn' &&
+      eventTypes !== null &&
+      rule.eventTypes.every((n) => amountRule(n) === 'forbidden')
+    ) {
+      push(
+        `${at}/effect`,
+        `rule "${rule.id}": an earn rule needs event types that carry an amount`,
+      );
+    }
+    if (effect.type === 'multiplier' && /^0+(\.0+)?$/.test(effect.factor)) {
+      push(`${at}/effect/factor`, `rule "${rule.id}": factor must be greater than 0`);
+    }
+    if (rule.caps !== undefined && effect.type === 'multiplier') {
+      push(`${at}/caps`, `rule "${rule.id}": caps apply to earn and bonus rules only`);
+    }
+    if (rule.condition !== undefined) {
+      const compiled = compileCondition(rule.condition);
+      if (!compiled.ok) {
+        const { message, line, column } = compiled.error;
+        push(`${at}/condition`, `rule "${rule.id}": ${message} at ${line}:${column}`);
+      }
+    }
+  };
+
+  const ruleIds = new Map<string, number>();
   if (Array.isArray(doc['rules'])) {
-    const ids = new Map<string, number>();
     doc['rules'].forEach((candidate: unknown, index) => {
       if (!sectionChecks.rule.Check(candidate)) return;
       const rule = candidate as Rule;
       const at = `/rules/${index}`;
-      const earlier = ids.get(rule.id);
+      const earlier = ruleIds.get(rule.id);
       if (earlier !== undefined)
         push(`${at}/id`, `duplicate rule id "${rule.id}" (also /rules/${earlier})`);
-      else ids.set(rule.id, index);
-      checkEventTypeRefs(rule.eventTypes, `${at}/eventTypes`, false);
-      const effect = rule.effect;
+      else ruleIds.set(rule.id, index);
+      checkRule(rule, at);
+    });
+  }
+
+  if (Array.isArray(doc['experiments'])) {
+    const experimentIds = new Set<string>();
+    // Which experiment changes each program rule, or adds each new rule id: experiments are
+    // independent, so one rule is changed by at most one of them.
+    const touchedBy = new Map<string, string>();
+    doc['experiments'].forEach((candidate: unknown, index) => {
+      if (!sectionChecks.experiment.Check(candidate)) return;
+      const experiment = candidate as Experiment;
+      const at = `/experiments/${index}`;
+      if (experimentIds.has(experiment.id))
+        push(`${at}/id`, `duplicate experiment id "${experiment.id}"`);
+      experimentIds.add(experiment.id);
       if (
-        effect.type === 'earn' &&
-        eventTypes !== null &&
-        rule.eventTypes.every((n) => amountRule(n) === 'forbidden')
+        experiment.start !== undefined &&
+        experiment.end !== undefined &&
+        Date.parse(experiment.end) <= Date.parse(experiment.start)
       ) {
+        push(`${at}/end`, `experiment "${experiment.id}": end must be after start`);
+      }
+      const basisPoints = (percent: number, pointer: string): number => {
+        const scaled = percent * 100;
+        if (Math.abs(scaled - Math.round(scaled)) > 1e-6)
+          push(pointer, `${percent} has more than two decimals`);
+        return Math.round(scaled);
+      };
+      let total = basisPoints(experiment.controlPercent, `${at}/controlPercent`);
+      const variantIds = new Set<string>();
+      const touchedHere = new Set<string>();
+      experiment.variants.forEach((variant, v) => {
+        const vat = `${at}/variants/${v}`;
+        total += basisPoints(variant.percent, `${vat}/percent`);
+        if (variant.id === CONTROL_GROUP)
+          push(`${vat}/id`, `"${CONTROL_GROUP}" is the control group's id`);
+        if (variantIds.has(variant.id)) push(`${vat}/id`, `duplicate variant id "${variant.id}"`);
+        variantIds.add(variant.id);
+        const own = new Set<string>();
+        (variant.rules ?? []).forEach((rule, r) => {
+          const rat = `${vat}/rules/${r}`;
+          if (own.has(rule.id)) push(`${rat}/id`, `duplicate rule id "${rule.id}" in this variant`);
+          own.add(rule.id);
+          checkRule(rule, rat);
+          touchedHere.add(rule.id);
+        });
+        (variant.disable ?? []).forEach((id, d) => {
+          if (!ruleIds.has(id)) push(`${vat}/disable/${d}`, `no program rule "${id}"`);
+          if (own.has(id)) push(`${vat}/disable/${d}`, `rule "${id}" is both swapped and disabled`);
+          touchedHere.add(id);
+        });
+      });
+      if (total !== 10_000) {
         push(
-          `${at}/effect`,
-          `rule "${rule.id}": an earn rule needs event types that carry an amount`,
+          `${at}/controlPercent`,
+          `experiment "${experiment.id}": controlPercent and the variants' percents add up to ${total / 100}, not 100`,
         );
       }
-      if (effect.type === 'multiplier' && /^0+(\.0+)?$/.test(effect.factor)) {
-        push(`${at}/effect/factor`, `rule "${rule.id}": factor must be greater than 0`);
-      }
-      if (rule.caps !== undefined && effect.type === 'multiplier') {
-        push(`${at}/caps`, `rule "${rule.id}": caps apply to earn and bonus rules only`);
-      }
-      if (rule.condition !== undefined) {
-        const compiled = compileCondition(rule.condition);
-        if (!compiled.ok) {
-          const { message, line, column } = compiled.error;
-          push(`${at}/condition`, `rule "${rule.id}": ${message} at ${line}:${column}`);
+      for (const id of touchedHere) {
+        const other = touchedBy.get(id);
+        if (other !== undefined && other !== experiment.id) {
+          push(
+            `${at}/variants`,
+            `rule "${id}" is changed by experiments "${other}" and "${experiment.id}": a rule can be in one experiment at a time`,
+          );
         }
+        touchedBy.set(id, experiment.id);
       }
     });
   }
@@ -802,6 +957,11 @@ function normalise(input: ProgramDocument): ProgramDocument {
     if (type.kind === 'custom') type.amount ??= 'optional';
   }
   for (const rule of doc.rules) rule.enabled ??= true;
+  for (const experiment of doc.experiments ?? []) {
+    experiment.enabled ??= true;
+    for (const variant of experiment.variants)
+      for (const rule of variant.rules ?? []) rule.enabled ??= true;
+  }
   if (doc.tiers) {
     doc.tiers.retentionWindow ??= structuredClone(doc.tiers.window);
     for (const level of doc.tiers.levels) level.multiplier ??= '1';

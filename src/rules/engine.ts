@@ -15,8 +15,10 @@
 import assert from 'node:assert/strict';
 import { Fraction, minorDigits } from '../money/index.ts';
 import { celActivation, compileCondition, runCondition, type CompiledCondition } from './cel.ts';
+import { experimentActive, experimentBucket, groupOf } from './experiments.ts';
 import {
   POINTS_MAX,
+  type Experiment,
   type EventTypeDefinition,
   type ProgramDocument,
   type Rule,
@@ -60,12 +62,16 @@ export interface RuleTrace {
   /** Multiplier rules: the factor. */
   factor?: string;
   capped?: { by: CapBy; limit: number };
+  /** `experiment:<id>/<variant>` when an experiment's variant swapped this rule in or added it. */
+  source?: string;
 }
 
 export interface Trace {
   programVersion: number;
   local: { date: string; weekday: number; hour: number; timeZone: string };
   amount?: { value: string; currency: string };
+  /** The member's group in each experiment running at the event's instant. */
+  experiments?: Record<string, { variant: string }>;
   rules: RuleTrace[];
   multipliers: { source: string; factor: string }[];
   combinedMultiplier: string;
@@ -102,16 +108,62 @@ export interface CompiledProgram {
 interface CompiledRule {
   rule: Rule;
   condition: CompiledCondition | null;
+  /** `experiment:<id>/<variant>` for a rule a variant swapped in or added. */
+  source?: string;
 }
 
-export function compileProgram(document: ProgramDocument, version: number): CompiledProgram {
-  const rules: CompiledRule[] = document.rules.map((rule) => {
-    if (rule.condition === undefined) return { rule, condition: null };
+interface CompiledVariant {
+  swaps: Map<string, CompiledRule>;
+  disabled: Set<string>;
+  added: CompiledRule[];
+}
+
+interface CompiledExperiment {
+  experiment: Experiment;
+  variants: Map<string, CompiledVariant>;
+}
+
+/**
+ * `programId` seeds experiment assignment (a member's group differs between programs); it
+ * matters only to documents with experiments.
+ */
+export function compileProgram(
+  document: ProgramDocument,
+  version: number,
+  programId = '',
+): CompiledProgram {
+  const compileRule = (rule: Rule, source?: string): CompiledRule => {
+    if (rule.condition === undefined) return { rule, condition: null, source };
     const compiled = compileCondition(rule.condition);
     // Documents are validated before they are stored; failing here is a programming error.
     assert(compiled.ok, `rule "${rule.id}" of version ${version} has an invalid condition`);
-    return { rule, condition: compiled.condition };
-  });
+    return { rule, condition: compiled.condition, source };
+  };
+  const rules: CompiledRule[] = document.rules.map((rule) => compileRule(rule));
+  const experiments: CompiledExperiment[] = (document.experiments ?? [])
+    .filter((experiment) => experiment.enabled !== false)
+    .map((experiment) => ({
+      experiment,
+      variants: new Map(
+        experiment.variants.map((variant) => {
+          const source = `experiment:${experiment.id}/${variant.id}`;
+          const swaps = new Map<string, CompiledRule>();
+          const added: CompiledRule[] = [];
+          for (const rule of variant.rules ?? []) {
+            const compiled = compileRule(rule, source);
+            if (document.rules.some((r) => r.id === rule.id)) swaps.set(rule.id, compiled);
+            else added.push(compiled);
+          }
+          return [variant.id, { swaps, disabled: new Set(variant.disable ?? []), added }];
+        }),
+      ),
+    }));
+  const allRules = [
+    ...rules,
+    ...experiments.flatMap((e) =>
+      [...e.variants.values()].flatMap((v) => [...v.swaps.values(), ...v.added]),
+    ),
+  ];
   const tierMultipliers = new Map(
     (document.tiers?.levels ?? []).map((level) => [level.id, level.multiplier ?? '1'] as const),
   );
@@ -122,7 +174,8 @@ export function compileProgram(document: ProgramDocument, version: number): Comp
 
   function capKeys(eventType: string, local: LocalTime): string[] {
     const keys: string[] = [];
-    for (const { rule } of rules) {
+    // Every variant's rules too: which one applies depends on the member, known later.
+    for (const { rule } of allRules) {
       const perMember = rule.caps?.perMember;
       if (perMember && rule.enabled !== false && rule.eventTypes.includes(eventType)) {
         keys.push(`${rule.id}|${periodKey(local, perMember.period)}`);
@@ -159,21 +212,46 @@ export function compileProgram(document: ProgramDocument, version: number): Comp
         local,
       }));
 
+    // 0. Experiments: the member's group in each running one, and the rules it changes.
+    let applicable = rules;
+    let disabledBy: Map<string, string> | undefined;
+    let experimentTrace: Trace['experiments'];
+    for (const { experiment, variants } of experiments) {
+      if (!experimentActive(experiment, event.occurredAt)) continue;
+      const group = groupOf(experiment, experimentBucket(programId, experiment.id, member.id));
+      experimentTrace ??= {};
+      experimentTrace[experiment.id] = { variant: group };
+      const variant = variants.get(group);
+      if (!variant) continue;
+      applicable = applicable.map((r) => variant.swaps.get(r.rule.id) ?? r);
+      applicable.push(...variant.added);
+      for (const id of variant.disabled) {
+        disabledBy ??= new Map();
+        disabledBy.set(id, `experiment "${experiment.id}", variant "${group}"`);
+      }
+    }
+
     // 1. Which rules fire.
     const traces: RuleTrace[] = [];
     const fired: { rule: Rule; trace: RuleTrace }[] = [];
-    for (const { rule, condition } of rules) {
+    for (const { rule, condition, source } of applicable) {
       const trace: RuleTrace = {
         id: rule.id,
         name: rule.name,
         type: rule.effect.type,
         fired: false,
       };
+      if (source !== undefined) trace.source = source;
       if (rule.effect.type === 'earn') trace.pointsPerUnit = rule.effect.pointsPerUnit;
       if (rule.effect.type === 'multiplier') trace.factor = rule.effect.factor;
       traces.push(trace);
       if (rule.enabled === false) {
         trace.reason = 'rule is disabled';
+        continue;
+      }
+      const disabledHere = disabledBy?.get(rule.id);
+      if (disabledHere !== undefined) {
+        trace.reason = `disabled by ${disabledHere}`;
         continue;
       }
       if (!rule.eventTypes.includes(event.type)) {
@@ -274,6 +352,7 @@ export function compileProgram(document: ProgramDocument, version: number): Comp
         timeZone: document.timeZone,
       },
       ...(amount ? { amount: { value: amount.value, currency: amount.currency } } : {}),
+      ...(experimentTrace ? { experiments: experimentTrace } : {}),
       rules: traces,
       multipliers,
       combinedMultiplier: combined.toDecimal(),

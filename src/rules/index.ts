@@ -17,6 +17,10 @@ export {
   EXPIRY_MONTHS_MAX,
   EXPIRY_WARNING_DAYS_MAX,
   EXPIRY_WARNING_DAYS_DEFAULT,
+  CONTROL_GROUP,
+  EXPERIMENTS_COUNT_MAX,
+  type Experiment,
+  type ExperimentVariant,
   type ExpiryPolicy,
   type ProgramDocument,
   type Rule,
@@ -49,4 +53,5 @@ export {
   type CapBy,
   type CapUsageIncrement,
 } from './engine.ts';
+export { experimentBucket, groupOf, experimentActive, BUCKETS } from './experiments.ts';
 export { programTemplate, TEMPLATE_NAMES, type TemplateName } from './templates.ts';

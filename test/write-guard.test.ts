@@ -13,6 +13,7 @@ import {
 } from '../src/events/index.ts';
 import { MemberViewCache } from '../src/members/cache.ts';
 import { ProgramCache } from '../src/programs/index.ts';
+import { programTemplate } from '../src/rules/index.ts';
 import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
 
 /** Monday 15 June 2026, 12:00 in Prague; events an hour earlier are plain weekday events. */
@@ -110,6 +111,52 @@ describe('writing a batch of events', () => {
     // One member row, so one initial tier assignment, however many writes raced to create it.
     expect(rows).toEqual([{ to_tier: 'bronze' }]);
     expect(d.writes.locked).toBeGreaterThan(0);
+  });
+
+  it('runs a write again under lock when a campaign budget it spends from changed after it was read', async () => {
+    const document = programTemplate('retail');
+    document.campaigns = [
+      {
+        id: 'guard-budget',
+        name: 'Ten points while the budget lasts',
+        budget: { points: 95 },
+        rules: [
+          {
+            id: 'guard-bonus',
+            name: '10 points',
+            eventTypes: ['purchase'],
+            effect: { type: 'bonus', points: 10 },
+          },
+        ],
+      },
+    ];
+    await t.program('budgeted', document);
+    const d = deps();
+    // The counter row exists before the race, so the writes race on its row version (a
+    // missing row would make them race on its creation instead).
+    const [first] = await processEvents(d, 'budgeted', [
+      { raw: purchase('guard-budget-first', '1.00', AT, { id: 'guard-budget-first' }), at: '' },
+    ]);
+    expect(created(first)).toBe(11);
+    d.writes.checked = 0;
+    const count = 30;
+    // Different members: only the campaign's counter is shared between the writes.
+    const outcomes = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        processEvents(d, 'budgeted', [
+          { raw: purchase(`guard-budget-${i}`, '1.00', AT, { id: `guard-budget-${i}` }), at: '' },
+        ]),
+      ),
+    );
+    const earned = outcomes.reduce((sum, [o]) => sum + created(o), 0);
+    expect(earned).toBe(count + 85);
+    expect(d.writes.locked).toBeGreaterThan(0);
+    const counter = await t.handle.db
+      .selectFrom('campaign_usage')
+      .select('points')
+      .where('program_id', '=', 'budgeted')
+      .executeTakeFirstOrThrow();
+    expect(counter.points).toBe(95n);
   });
 
   it('answers a replay racing its original with the original answer and credits once', async () => {

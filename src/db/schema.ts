@@ -157,6 +157,13 @@ export interface RuleUsageTable {
   points: bigint;
 }
 
+export interface CampaignUsageTable {
+  program_id: string;
+  campaign_id: string;
+  period: string;
+  points: bigint;
+}
+
 export interface TierChangesTable {
   id: Generated<bigint>;
   program_id: string;
@@ -265,6 +272,7 @@ export interface Database {
   postings: PostingsTable;
   member_metric_days: MemberMetricDaysTable;
   rule_usage: RuleUsageTable;
+  campaign_usage: CampaignUsageTable;
   tier_changes: TierChangesTable;
   signing_keys: SigningKeysTable;
   clients: ClientsTable;

@@ -572,6 +572,38 @@ async function processRound(
     for (const r of rows.rows) usage.set(`${r.member_id}|${r.rule_id}|${r.period}`, r.points);
   }
 
+  // Campaigns' program-wide counters (budgets, perCampaign caps), read after the members:
+  // 'lock' creates the rows it needs and locks them in sorted order, 'check' reads their row
+  // versions and its write refuses to proceed if any changed meanwhile.
+  const campaignKeySet = new Set<string>();
+  for (const item of accepted) {
+    if (item.event.refundOf) continue;
+    for (const key of program.campaignKeys(item.event.type, locals.get(item.index)!))
+      campaignKeySet.add(key);
+  }
+  const campaignKeys = [...campaignKeySet].sort();
+  const campaignUsage = new Map<string, { points: bigint; xmin: string | null }>();
+  if (campaignKeys.length > 0) {
+    const ids = campaignKeys.map((k) => k.slice(0, k.indexOf('|')));
+    const periods = campaignKeys.map((k) => k.slice(k.indexOf('|') + 1));
+    if (guard === 'lock') {
+      await sql`INSERT INTO campaign_usage (program_id, campaign_id, period, points)
+        SELECT ${programId}, campaign_id, period, 0
+        FROM unnest(${ids}::text[], ${periods}::text[]) WITH ORDINALITY AS k(campaign_id, period, n) ORDER BY n
+        ON CONFLICT DO NOTHING`.execute(trx);
+    }
+    const rows = await sql<{ campaign_id: string; period: string; points: bigint; xmin: string }>`
+      SELECT u.campaign_id, u.period, u.points, u.xmin::text AS xmin FROM campaign_usage u
+      JOIN unnest(${ids}::text[], ${periods}::text[]) AS k(campaign_id, period)
+        ON u.campaign_id = k.campaign_id AND u.period = k.period
+      WHERE u.program_id = ${programId}
+      ORDER BY u.campaign_id COLLATE "C", u.period COLLATE "C"
+      ${guard === 'lock' ? sql`FOR UPDATE OF u` : sql``}`.execute(trx);
+    for (const r of rows.rows)
+      campaignUsage.set(`${r.campaign_id}|${r.period}`, { points: r.points, xmin: r.xmin });
+  }
+  const campaignDeltas = new Map<string, bigint>();
+
   const scale = tiers ? thresholdScale(tiers, baseCurrency) : 1n;
 
   const ledger = new LedgerBatch(programId);
@@ -792,8 +824,20 @@ async function processRound(
         },
         local,
         capUsage,
+        campaignUsage: new Map(
+          program
+            .campaignKeys(event.type, local)
+            .map((key) => [
+              key,
+              (campaignUsage.get(key)?.points ?? 0n) + (campaignDeltas.get(key) ?? 0n),
+            ]),
+        ),
       });
       member.isNew = false;
+      for (const u of evaluation.campaignUsage) {
+        const key = `${u.campaignId}|${u.period}`;
+        campaignDeltas.set(key, (campaignDeltas.get(key) ?? 0n) + u.points);
+      }
       points = evaluation.points;
       for (const u of evaluation.usage) {
         const k = `${member.id}|${u.ruleId}|${u.period}`;
@@ -911,6 +955,12 @@ async function processRound(
     members: [...members.values()].filter((m) => m.changed || m.createdThisRound),
     metrics: mergeMetricDeltas(metricDeltas),
     usage: usageDeltas,
+    campaigns: [...campaignDeltas].map(([key, points]) => ({
+      campaignId: key.slice(0, key.indexOf('|')),
+      period: key.slice(key.indexOf('|') + 1),
+      points,
+      xmin: campaignUsage.get(key)?.xmin ?? null,
+    })),
     tierChanges,
   });
   return out;

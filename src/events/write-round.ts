@@ -26,6 +26,8 @@ export async function writeRound(
     members: MemberState[];
     metrics: MetricDelta[];
     usage: Map<string, bigint>;
+    /** Increments of campaign counters, each with the row version read (null: no row then). */
+    campaigns: { campaignId: string; period: string; points: bigint; xmin: string | null }[];
     tierChanges: TierChange[];
   },
 ): Promise<void> {
@@ -65,6 +67,13 @@ export async function writeRound(
     const [member_id, rule_id, period] = key.split('|') as [string, string, string];
     return { member_id, rule_id, period, points: String(points) };
   });
+  const campaigns = round.campaigns.map((c) => ({
+    campaign_id: c.campaignId,
+    period: c.period,
+    points: String(c.points),
+    xmin: c.xmin,
+  }));
+  const campaignUpdates = campaigns.filter((c) => c.xmin !== null).length;
   const tierChanges = round.tierChanges.map((c) => ({
     member_id: c.memberId,
     from_tier: c.fromTier,
@@ -121,6 +130,21 @@ export async function writeRound(
       FROM json_to_recordset(${JSON.stringify(usage)}::json) AS t(member_id text, rule_id text, period text, points bigint)
       ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points
       RETURNING 1),
+    campaign_rows AS (
+      SELECT * FROM json_to_recordset(${JSON.stringify(campaigns)}::json) AS t(campaign_id text, period text,
+        points bigint, xmin xid)),
+    -- A counter row whose version is no longer the one read is left alone, and the check below
+    -- fails the statement: another write spent from the same budget meanwhile.
+    written_campaigns AS (
+      UPDATE campaign_usage SET points = campaign_usage.points + c.points
+      FROM campaign_rows c
+      WHERE campaign_usage.program_id = ${programId} AND campaign_usage.campaign_id = c.campaign_id
+        AND campaign_usage.period = c.period AND c.xmin IS NOT NULL AND campaign_usage.xmin = c.xmin
+      RETURNING 1),
+    inserted_campaigns AS (
+      INSERT INTO campaign_usage (program_id, campaign_id, period, points)
+      SELECT ${programId}, campaign_id, period, points FROM campaign_rows WHERE xmin IS NULL
+      RETURNING 1),
     written_tier_changes AS (
       INSERT INTO tier_changes (program_id, member_id, from_tier, to_tier, reason, event_id, metric_value,
         program_version, changed_at)
@@ -145,6 +169,9 @@ export async function writeRound(
       FROM json_array_elements_text(${JSON.stringify(notifications)}::json) AS payload)
     SELECT (SELECT count(*) FROM notified) AS notified,
       (SELECT count(*) FROM inserted_members) AS inserted,
+      (SELECT count(*) FROM inserted_campaigns) AS inserted_campaigns,
+      CASE WHEN (SELECT count(*) FROM written_campaigns) <> ${campaignUpdates}
+        THEN patron_write_conflict('a campaign budget changed since it was read') END AS campaigns_checked,
       CASE WHEN (SELECT count(*) FROM written_members) <> ${updated.length}
         THEN patron_write_conflict('a member changed since it was read') END AS checked`.execute(
     trx,

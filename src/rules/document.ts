@@ -467,6 +467,139 @@ const ExperimentSchema = Type.Object(
   },
 );
 
+export const CAMPAIGNS_COUNT_MAX = 50;
+export const CAMPAIGN_RULES_COUNT_MAX = 50;
+const CLOCK_PATTERN = '^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$';
+
+const CampaignSchema = Type.Object(
+  {
+    id: Type.String({
+      pattern: RULE_ID_PATTERN,
+      description: 'Stable campaign id: its budget and caps are counted by it',
+    }),
+    name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }),
+    description: Type.Optional(Type.String({ maxLength: DESCRIPTION_LENGTH_MAX })),
+    enabled: Type.Optional(Type.Boolean({ description: 'Default true' })),
+    window: Type.Optional(
+      Type.Object(
+        {
+          start: Type.Optional(
+            Type.String({ format: 'date-time', description: 'From this instant' }),
+          ),
+          end: Type.Optional(
+            Type.String({ format: 'date-time', description: 'Until this instant (excluded)' }),
+          ),
+          weekdays: Type.Optional(
+            Type.Array(Type.Integer({ minimum: 1, maximum: 7 }), {
+              minItems: 1,
+              maxItems: 7,
+              uniqueItems: true,
+              description: "ISO weekdays (1 Monday … 7 Sunday) in the program's time zone",
+            }),
+          ),
+          hours: Type.Optional(
+            Type.Object(
+              {
+                from: Type.String({ pattern: CLOCK_PATTERN, examples: ['17:00'] }),
+                to: Type.String({ pattern: CLOCK_PATTERN, examples: ['19:00'] }),
+              },
+              {
+                ...strict,
+                description:
+                  'Local wall-clock time of day, from included to excluded; a `to` before `from` runs past midnight (22:00-02:00). Across a daylight-saving change the wall clock decides',
+              },
+            ),
+          ),
+        },
+        { ...strict, description: 'When the campaign runs: every condition given must hold' },
+      ),
+    ),
+    rules: Type.Array(RuleSchema, {
+      minItems: 1,
+      maxItems: CAMPAIGN_RULES_COUNT_MAX,
+      description:
+        "The campaign's rules: its multipliers multiply the program's earned points, its earn and bonus rules add to them",
+    }),
+    budget: Type.Optional(
+      Type.Object(
+        {
+          points: Points(
+            'Points the campaign gives in all; it stops firing when they are spent',
+            1,
+          ),
+        },
+        strict,
+      ),
+    ),
+    caps: Type.Optional(
+      Type.Object(
+        {
+          perMember: Type.Optional(
+            Type.Object(
+              {
+                points: Points('Most points one member gets from the campaign in one period', 1),
+                period: Type.Union(
+                  [
+                    Type.Literal('day'),
+                    Type.Literal('week'),
+                    Type.Literal('month'),
+                    Type.Literal('campaign'),
+                  ],
+                  {
+                    description:
+                      "Calendar period in the program's time zone, or the campaign's lifetime",
+                  },
+                ),
+              },
+              strict,
+            ),
+          ),
+          perCampaign: Type.Optional(
+            Type.Object(
+              {
+                points: Points(
+                  'Most points the campaign gives all members together in one period',
+                  1,
+                ),
+                period: Type.Union(
+                  [Type.Literal('day'), Type.Literal('week'), Type.Literal('month')],
+                  {
+                    description: "Calendar period in the program's time zone",
+                  },
+                ),
+              },
+              strict,
+            ),
+          ),
+        },
+        strict,
+      ),
+    ),
+    stacking: Type.Optional(
+      Type.Object(
+        {
+          policy: Type.Union(
+            [Type.Literal('stack'), Type.Literal('bestOf'), Type.Literal('exclusive')],
+            {
+              description:
+                'stack: adds to any other campaign; bestOf: only the best-paying bestOf campaign applies; exclusive: when it fires, it alone applies (the highest priority wins)',
+            },
+          ),
+          priority: Type.Optional(
+            Type.Integer({ minimum: 0, maximum: 1000, description: 'Breaks ties; default 0' }),
+          ),
+        },
+        strict,
+      ),
+    ),
+  },
+  {
+    ...strict,
+    description:
+      'A campaign: rules with a time window, a points budget, caps and a stacking policy. Its extra points are rounded down on their own',
+  },
+);
+
 export const RETAIL_EXAMPLE = {
   name: 'Demo retail program',
   timeZone: 'Europe/Prague',
@@ -549,6 +682,12 @@ export const ProgramDocumentSchema = Type.Object(
     }),
     tiers: Type.Optional(TiersSchema),
     settings: Type.Optional(SettingsSchema),
+    campaigns: Type.Optional(
+      Type.Array(CampaignSchema, {
+        maxItems: CAMPAIGNS_COUNT_MAX,
+        description: 'Campaigns, on top of the rules',
+      }),
+    ),
     experiments: Type.Optional(
       Type.Array(ExperimentSchema, {
         maxItems: EXPERIMENTS_COUNT_MAX,
@@ -565,6 +704,7 @@ export type EventTypeDefinition = Static<typeof EventTypeSchema>;
 export type TierLevel = Static<typeof LevelSchema>;
 export type TierWindow = Static<typeof WindowSchema>;
 export type Experiment = Static<typeof ExperimentSchema>;
+export type Campaign = Static<typeof CampaignSchema>;
 export type ExperimentVariant = Static<typeof VariantSchema>;
 
 export interface DocumentError {
@@ -586,6 +726,7 @@ const sectionChecks = {
   expiry: Compile(ExpirySettingsSchema),
   pending: Compile(PendingSettingsSchema),
   experiment: Compile(ExperimentSchema),
+  campaign: Compile(CampaignSchema),
 };
 
 /** Validates a program document in full and returns it normalised, or every error found. */
@@ -797,6 +938,49 @@ function semanticErrors(doc: Record<string, unknown>): DocumentError[] {
     });
   }
 
+  if (Array.isArray(doc['campaigns'])) {
+    const campaignIds = new Set<string>();
+    const campaignRuleIds = new Map<string, string>();
+    doc['campaigns'].forEach((candidate: unknown, index) => {
+      if (!sectionChecks.campaign.Check(candidate)) return;
+      const campaign = candidate as Campaign;
+      const at = `/campaigns/${index}`;
+      if (campaignIds.has(campaign.id)) push(`${at}/id`, `duplicate campaign id "${campaign.id}"`);
+      campaignIds.add(campaign.id);
+      const window = campaign.window;
+      if (
+        window?.start !== undefined &&
+        window.end !== undefined &&
+        Date.parse(window.end) <= Date.parse(window.start)
+      ) {
+        push(`${at}/window/end`, `campaign "${campaign.id}": end must be after start`);
+      }
+      if (window?.hours && window.hours.from === window.hours.to) {
+        push(`${at}/window/hours`, `campaign "${campaign.id}": from and to are the same time`);
+      }
+      campaign.rules.forEach((rule, r) => {
+        const rat = `${at}/rules/${r}`;
+        const earlier = ruleIds.get(rule.id);
+        if (earlier !== undefined)
+          push(
+            `${rat}/id`,
+            `rule id "${rule.id}" is also /rules/${earlier}: rule ids are unique in the program`,
+          );
+        const other = campaignRuleIds.get(rule.id);
+        if (other !== undefined)
+          push(`${rat}/id`, `rule id "${rule.id}" is also a rule of campaign "${other}"`);
+        campaignRuleIds.set(rule.id, campaign.id);
+        checkRule(rule, rat);
+        if (rule.caps?.perMember !== undefined) {
+          push(
+            `${rat}/caps/perMember`,
+            `rule "${rule.id}": a campaign caps members with caps.perMember of the campaign`,
+          );
+        }
+      });
+    });
+  }
+
   if (Array.isArray(doc['experiments'])) {
     const experimentIds = new Set<string>();
     // Which experiment changes each program rule, or adds each new rule id: experiments are
@@ -957,6 +1141,14 @@ function normalise(input: ProgramDocument): ProgramDocument {
     if (type.kind === 'custom') type.amount ??= 'optional';
   }
   for (const rule of doc.rules) rule.enabled ??= true;
+  for (const campaign of doc.campaigns ?? []) {
+    campaign.enabled ??= true;
+    campaign.stacking = {
+      policy: campaign.stacking?.policy ?? 'stack',
+      priority: campaign.stacking?.priority ?? 0,
+    };
+    for (const rule of campaign.rules) rule.enabled ??= true;
+  }
   for (const experiment of doc.experiments ?? []) {
     experiment.enabled ??= true;
     for (const variant of experiment.variants)

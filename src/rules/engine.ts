@@ -18,6 +18,7 @@ import { celActivation, compileCondition, runCondition, type CompiledCondition }
 import { experimentActive, experimentBucket, groupOf } from './experiments.ts';
 import {
   POINTS_MAX,
+  type Campaign,
   type Experiment,
   type EventTypeDefinition,
   type ProgramDocument,
@@ -45,6 +46,8 @@ export interface EvaluationInput {
   local: LocalTime;
   /** `${ruleId}|${periodKey}` → points the member already got from that rule in that period. */
   capUsage: ReadonlyMap<string, bigint>;
+  /** `${campaignId}|total` or `${campaignId}|${periodKey}` → points the campaign already gave. */
+  campaignUsage?: ReadonlyMap<string, bigint>;
 }
 
 export type CapBy = 'perEvent' | 'perMember' | 'maxPointsPerEvent';
@@ -70,6 +73,8 @@ export interface Trace {
   programVersion: number;
   local: { date: string; weekday: number; hour: number; timeZone: string };
   amount?: { value: string; currency: string };
+  /** Every campaign of the version: whether it ran, what it gave and whether it applied. */
+  campaigns?: CampaignTrace[];
   /** The member's group in each experiment running at the event's instant. */
   experiments?: Record<string, { variant: string }>;
   rules: RuleTrace[];
@@ -82,6 +87,33 @@ export interface Trace {
   points: number;
 }
 
+/** A campaign's program-wide counter: its whole budget, or one perCampaign cap period. */
+export interface CampaignUsageIncrement {
+  campaignId: string;
+  /** 'total' for the budget, else the perCampaign period's key. */
+  period: string;
+  points: bigint;
+}
+
+export interface CampaignTrace {
+  id: string;
+  name: string;
+  policy: 'stack' | 'bestOf' | 'exclusive';
+  priority: number;
+  /** In its window (and enabled). */
+  running: boolean;
+  /** Why it gave nothing, when it gave nothing. */
+  reason?: string;
+  rules?: RuleTrace[];
+  combinedMultiplier?: string;
+  /** Extra points before rounding, then rounded down, then after budget and caps. */
+  beforeRounding?: string;
+  points?: number;
+  awarded?: number;
+  capped?: { by: 'budget' | 'perCampaign' | 'perMember'; limit: number; remaining: number };
+  applied: boolean;
+}
+
 export interface CapUsageIncrement {
   ruleId: string;
   period: string;
@@ -91,8 +123,10 @@ export interface CapUsageIncrement {
 export interface Evaluation {
   /** Total points for the event, ≥ 0. */
   points: bigint;
-  /** Increments to record for rules with perMember caps. */
+  /** Increments to record for rules with perMember caps (and campaigns', as `campaign:<id>`). */
   usage: CapUsageIncrement[];
+  /** Increments of campaigns' program-wide counters (budgets, perCampaign caps). */
+  campaignUsage: CampaignUsageIncrement[];
   trace: Trace;
 }
 
@@ -102,6 +136,8 @@ export interface CompiledProgram {
   eventType(name: string): EventTypeDefinition | undefined;
   /** The `${ruleId}|${periodKey}` usage keys an event of this type could touch. */
   capKeys(eventType: string, local: LocalTime): string[];
+  /** The `${campaignId}|…` program-wide counters an event of this type could touch. */
+  campaignKeys(eventType: string, local: LocalTime): string[];
   evaluate(input: EvaluationInput): Evaluation;
 }
 
@@ -158,8 +194,16 @@ export function compileProgram(
         }),
       ),
     }));
+  const campaigns = (document.campaigns ?? [])
+    .filter((campaign) => campaign.enabled !== false)
+    .map((campaign) => ({
+      campaign,
+      rules: campaign.rules.map((rule) => compileRule(rule, `campaign:${campaign.id}`)),
+      eventTypes: new Set(campaign.rules.flatMap((rule) => rule.eventTypes)),
+    }));
   const allRules = [
     ...rules,
+    ...campaigns.flatMap((c) => c.rules),
     ...experiments.flatMap((e) =>
       [...e.variants.values()].flatMap((v) => [...v.swaps.values(), ...v.added]),
     ),
@@ -180,6 +224,27 @@ export function compileProgram(
       if (perMember && rule.enabled !== false && rule.eventTypes.includes(eventType)) {
         keys.push(`${rule.id}|${periodKey(local, perMember.period)}`);
       }
+    }
+    return keys;
+  }
+
+  function campaignKeys(eventType: string, local: LocalTime): string[] {
+    const keys: string[] = [];
+    for (const { campaign, eventTypes: types } of campaigns) {
+      if (!types.has(eventType)) continue;
+      if (campaign.budget) keys.push(`${campaign.id}|total`);
+      const perCampaign = campaign.caps?.perCampaign;
+      if (perCampaign) keys.push(`${campaign.id}|${periodKey(local, perCampaign.period)}`);
+    }
+    return keys;
+  }
+
+  function capKeysWithCampaigns(eventType: string, local: LocalTime): string[] {
+    const keys = capKeys(eventType, local);
+    for (const { campaign, eventTypes: types } of campaigns) {
+      const perMember = campaign.caps?.perMember;
+      if (perMember && types.has(eventType))
+        keys.push(`campaign:${campaign.id}|${campaignPeriodKey(local, perMember.period)}`);
     }
     return keys;
   }
@@ -232,50 +297,54 @@ export function compileProgram(
     }
 
     // 1. Which rules fire.
-    const traces: RuleTrace[] = [];
-    const fired: { rule: Rule; trace: RuleTrace }[] = [];
-    for (const { rule, condition, source } of applicable) {
-      const trace: RuleTrace = {
-        id: rule.id,
-        name: rule.name,
-        type: rule.effect.type,
-        fired: false,
-      };
-      if (source !== undefined) trace.source = source;
-      if (rule.effect.type === 'earn') trace.pointsPerUnit = rule.effect.pointsPerUnit;
-      if (rule.effect.type === 'multiplier') trace.factor = rule.effect.factor;
-      traces.push(trace);
-      if (rule.enabled === false) {
-        trace.reason = 'rule is disabled';
-        continue;
-      }
-      const disabledHere = disabledBy?.get(rule.id);
-      if (disabledHere !== undefined) {
-        trace.reason = `disabled by ${disabledHere}`;
-        continue;
-      }
-      if (!rule.eventTypes.includes(event.type)) {
-        trace.reason = `event type "${event.type}" is not one of [${rule.eventTypes.map((t) => `"${t}"`).join(', ')}]`;
-        continue;
-      }
-      if (rule.effect.type === 'earn' && amountUnits === null) {
-        trace.reason = 'event has no amount to earn on';
-        continue;
-      }
-      if (condition !== null) {
-        const outcome = runCondition(condition, activationFor());
-        if (!outcome.ok) {
-          trace.reason = `condition failed: ${outcome.message}`;
+    const consider = (list: CompiledRule[]) => {
+      const traces: RuleTrace[] = [];
+      const fired: { rule: Rule; trace: RuleTrace }[] = [];
+      for (const { rule, condition, source } of list) {
+        const trace: RuleTrace = {
+          id: rule.id,
+          name: rule.name,
+          type: rule.effect.type,
+          fired: false,
+        };
+        if (source !== undefined) trace.source = source;
+        if (rule.effect.type === 'earn') trace.pointsPerUnit = rule.effect.pointsPerUnit;
+        if (rule.effect.type === 'multiplier') trace.factor = rule.effect.factor;
+        traces.push(trace);
+        if (rule.enabled === false) {
+          trace.reason = 'rule is disabled';
           continue;
         }
-        if (!outcome.value) {
-          trace.reason = 'condition is false';
+        const disabledHere = disabledBy?.get(rule.id);
+        if (disabledHere !== undefined) {
+          trace.reason = `disabled by ${disabledHere}`;
           continue;
         }
+        if (!rule.eventTypes.includes(event.type)) {
+          trace.reason = `event type "${event.type}" is not one of [${rule.eventTypes.map((t) => `"${t}"`).join(', ')}]`;
+          continue;
+        }
+        if (rule.effect.type === 'earn' && amountUnits === null) {
+          trace.reason = 'event has no amount to earn on';
+          continue;
+        }
+        if (condition !== null) {
+          const outcome = runCondition(condition, activationFor());
+          if (!outcome.ok) {
+            trace.reason = `condition failed: ${outcome.message}`;
+            continue;
+          }
+          if (!outcome.value) {
+            trace.reason = 'condition is false';
+            continue;
+          }
+        }
+        trace.fired = true;
+        fired.push({ rule, trace });
       }
-      trace.fired = true;
-      fired.push({ rule, trace });
-    }
+      return { traces, fired };
+    };
+    const { traces, fired } = consider(applicable);
 
     // 2. Combined multiplier.
     const multipliers: Trace['multipliers'] = [];
@@ -334,14 +403,147 @@ export function compileProgram(
     }
     const earned = earnSum.floor();
 
-    // 6. The per-event cap on the total.
-    let points = earned + bonus;
+    // 5b. Campaigns: each running one gives extra points — its multipliers on the program's
+    // earned points, plus its own earn and bonus rules — rounded down on their own, then
+    // limited by what is left of its budget and caps. Stacking decides which apply.
+    const campaignTraces: CampaignTrace[] = [];
+    const candidates: { campaign: Campaign; awarded: bigint; trace: CampaignTrace }[] = [];
+    const campaignUsed = (key: string) => input.campaignUsage?.get(key) ?? 0n;
+    for (const { campaign, rules: campaignRules } of campaigns) {
+      const stacking = campaign.stacking ?? { policy: 'stack' as const, priority: 0 };
+      const ct: CampaignTrace = {
+        id: campaign.id,
+        name: campaign.name,
+        policy: stacking.policy,
+        priority: stacking.priority ?? 0,
+        running: false,
+        applied: false,
+      };
+      campaignTraces.push(ct);
+      const outside = outsideWindow(campaign, event.occurredAt, local);
+      if (outside !== null) {
+        ct.reason = outside;
+        continue;
+      }
+      ct.running = true;
+      const considered = consider(campaignRules);
+      ct.rules = considered.traces;
+      let factor = Fraction.ONE;
+      for (const { rule } of considered.fired)
+        if (rule.effect.type === 'multiplier')
+          factor = factor.mul(Fraction.fromDecimal(rule.effect.factor));
+      let extra = earnSum.mul(factor).add(new Fraction(-earnSum.num, earnSum.den));
+      for (const { rule, trace: rt } of considered.fired) {
+        if (rule.effect.type === 'earn') {
+          assert(amountUnits !== null);
+          extra = extra.add(
+            applyCaps(
+              rule,
+              rt,
+              amountUnits
+                .mul(Fraction.fromDecimal(rule.effect.pointsPerUnit))
+                .mul(combined)
+                .mul(factor),
+            ),
+          );
+        } else if (rule.effect.type === 'bonus') {
+          extra = extra.add(applyCaps(rule, rt, new Fraction(BigInt(rule.effect.points))));
+        }
+      }
+      ct.combinedMultiplier = factor.toDecimal();
+      ct.beforeRounding = extra.toDecimal();
+      const raw = extra.floor() > 0n ? extra.floor() : 0n;
+      ct.points = Number(raw);
+      let awarded = raw;
+      const limitBy = (by: 'budget' | 'perCampaign' | 'perMember', limit: number, used: bigint) => {
+        const remaining = BigInt(limit) - used > 0n ? BigInt(limit) - used : 0n;
+        if (awarded > remaining) {
+          awarded = remaining;
+          ct.capped = { by, limit, remaining: Number(remaining) };
+        }
+      };
+      if (campaign.budget)
+        limitBy('budget', campaign.budget.points, campaignUsed(`${campaign.id}|total`));
+      const perCampaign = campaign.caps?.perCampaign;
+      if (perCampaign)
+        limitBy(
+          'perCampaign',
+          perCampaign.points,
+          campaignUsed(`${campaign.id}|${periodKey(local, perCampaign.period)}`),
+        );
+      const perMember = campaign.caps?.perMember;
+      if (perMember)
+        limitBy(
+          'perMember',
+          perMember.points,
+          input.capUsage.get(
+            `campaign:${campaign.id}|${campaignPeriodKey(local, perMember.period)}`,
+          ) ?? 0n,
+        );
+      ct.awarded = Number(awarded);
+      if (raw === 0n)
+        ct.reason =
+          considered.fired.length === 0 ? 'no rule of the campaign fired' : 'gives no extra points';
+      else if (awarded === 0n) ct.reason = `${ct.capped?.by} spent`;
+      else candidates.push({ campaign, awarded, trace: ct });
+    }
+    const byPriority = (a: (typeof candidates)[number], b: (typeof candidates)[number]): number =>
+      b.trace.priority - a.trace.priority ||
+      (a.awarded === b.awarded ? 0 : a.awarded > b.awarded ? -1 : 1) ||
+      (a.campaign.id < b.campaign.id ? -1 : 1);
+    const byPoints = (a: (typeof candidates)[number], b: (typeof candidates)[number]): number =>
+      (a.awarded === b.awarded ? 0 : a.awarded > b.awarded ? -1 : 1) || byPriority(a, b);
+    const exclusive = candidates.filter((c) => c.trace.policy === 'exclusive').sort(byPriority);
+    const best = candidates.filter((c) => c.trace.policy === 'bestOf').sort(byPoints);
+    let applied: typeof candidates;
+    if (exclusive[0]) {
+      applied = [exclusive[0]];
+      for (const c of candidates)
+        if (c !== exclusive[0])
+          c.trace.reason = `exclusive campaign "${exclusive[0].campaign.id}" applied instead`;
+    } else {
+      applied = candidates.filter((c) => c.trace.policy === 'stack');
+      if (best[0]) applied.push(best[0]);
+      for (const c of best.slice(1))
+        c.trace.reason = `bestOf: campaign "${best[0]?.campaign.id}" gives more`;
+    }
+
+    // 6. The per-event cap on the total; campaigns give up their points first.
+    let points = earned + bonus + applied.reduce((sum, c) => sum + c.awarded, 0n);
     let totalCapped: Trace['capped'];
     if (points > pointsCap) {
+      let excess = points - pointsCap;
+      for (const c of [...applied].reverse()) {
+        const cut = c.awarded < excess ? c.awarded : excess;
+        c.awarded -= cut;
+        excess -= cut;
+        c.trace.awarded = Number(c.awarded);
+      }
       points = pointsCap;
       totalCapped = { by: 'maxPointsPerEvent', limit: Number(pointsCap) };
     }
     assert(points >= 0n, 'points for an event are never negative');
+    const campaignUsage: CampaignUsageIncrement[] = [];
+    for (const c of applied) {
+      if (c.awarded === 0n) continue;
+      c.trace.applied = true;
+      if (c.campaign.budget)
+        campaignUsage.push({ campaignId: c.campaign.id, period: 'total', points: c.awarded });
+      const perCampaign = c.campaign.caps?.perCampaign;
+      if (perCampaign)
+        campaignUsage.push({
+          campaignId: c.campaign.id,
+          period: periodKey(local, perCampaign.period),
+          points: c.awarded,
+        });
+      const perMember = c.campaign.caps?.perMember;
+      if (perMember)
+        usage.push({
+          ruleId: `campaign:${c.campaign.id}`,
+          period: campaignPeriodKey(local, perMember.period),
+          points: c.awarded,
+        });
+    }
 
     const trace: Trace = {
       programVersion: version,
@@ -354,6 +556,7 @@ export function compileProgram(
       ...(amount ? { amount: { value: amount.value, currency: amount.currency } } : {}),
       ...(experimentTrace ? { experiments: experimentTrace } : {}),
       rules: traces,
+      ...(campaignTraces.length > 0 ? { campaigns: campaignTraces } : {}),
       multipliers,
       combinedMultiplier: combined.toDecimal(),
       beforeRounding: earnSum.toDecimal(),
@@ -362,14 +565,48 @@ export function compileProgram(
       ...(totalCapped ? { capped: totalCapped } : {}),
       points: Number(points),
     };
-    return { points, usage, trace };
+    return { points, usage, campaignUsage, trace };
   }
 
   return {
     document,
     version,
     eventType: (name) => eventTypes.get(name),
-    capKeys,
+    capKeys: capKeysWithCampaigns,
+    campaignKeys,
     evaluate,
   };
+}
+
+/** A campaign's per-member cap period: a calendar period, or its whole life. */
+function campaignPeriodKey(
+  local: LocalTime,
+  period: 'day' | 'week' | 'month' | 'campaign',
+): string {
+  return period === 'campaign' ? 'all' : periodKey(local, period);
+}
+
+/** Why a campaign is not running for an event, or null when it is. */
+function outsideWindow(campaign: Campaign, at: Date, local: LocalTime): string | null {
+  const window = campaign.window;
+  if (!window) return null;
+  if (window.start !== undefined && at.getTime() < Date.parse(window.start))
+    return `starts at ${window.start}`;
+  if (window.end !== undefined && at.getTime() >= Date.parse(window.end))
+    return `ended at ${window.end}`;
+  if (window.weekdays && !window.weekdays.includes(local.weekday))
+    return `runs on weekdays [${window.weekdays.join(', ')}], not on ${local.weekday}`;
+  if (window.hours) {
+    const minutes = local.hour * 60 + local.minute;
+    const from = clockMinutes(window.hours.from);
+    const to = clockMinutes(window.hours.to);
+    const inside = from < to ? minutes >= from && minutes < to : minutes >= from || minutes < to;
+    if (!inside) return `runs from ${window.hours.from} to ${window.hours.to} local time`;
+  }
+  return null;
+}
+
+function clockMinutes(clock: string): number {
+  const [hours, minutes] = clock.split(':') as [string, string];
+  return Number(hours) * 60 + Number(minutes);
 }

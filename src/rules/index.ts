@@ -19,6 +19,7 @@ export {
   EXPIRY_WARNING_DAYS_DEFAULT,
   CONTROL_GROUP,
   EXPERIMENTS_COUNT_MAX,
+  type Campaign,
   type Experiment,
   type ExperimentVariant,
   type ExpiryPolicy,
@@ -52,6 +53,8 @@ export {
   type RuleTrace,
   type CapBy,
   type CapUsageIncrement,
+  type CampaignTrace,
+  type CampaignUsageIncrement,
 } from './engine.ts';
 export { experimentBucket, groupOf, experimentActive, BUCKETS } from './experiments.ts';
 export { programTemplate, TEMPLATE_NAMES, type TemplateName } from './templates.ts';

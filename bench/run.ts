@@ -381,7 +381,7 @@ async function main(): Promise<number> {
     rssResult ??= rss.stop();
 
     // A second process on the same database: how fast a publish through the first reaches it.
-    log('f. publish → second process: starting another Patron on the same database …');
+    log('g. publish → second process: starting another Patron on the same database …');
     const second = await startPatron(settings.patronEntry, db.url);
     cleanup.add('stop second patron', () => second.stop());
     const propagation = await measurePropagation(patron.origin, second.origin, token, runId);
@@ -393,7 +393,7 @@ async function main(): Promise<number> {
     await cleanup.runAll();
 
     // Rule evaluation alone, in this process, with Patron stopped.
-    log(`g. rule evaluation: ${RULE_BENCH_EVENTS} events, Patron's engine and json-rules-engine …`);
+    log(`h. rule evaluation: ${RULE_BENCH_EVENTS} events, Patron's engine and json-rules-engine …`);
     const rules = await runRuleBench({ events: RULE_BENCH_EVENTS, log: (l) => log(`  ${l}`) });
 
     // 5. Report.

@@ -277,7 +277,7 @@ const ItemChange = Type.Object({
   fields: Type.Array(FieldChange, { description: 'Pointers relative to the item' }),
 });
 const Order = Type.Object({ from: Type.Array(Type.String()), to: Type.Array(Type.String()) });
-const Keyed = (itemKey: 'rule' | 'level') => {
+const Keyed = (itemKey: 'rule' | 'level' | 'campaign' | 'experiment') => {
   const Entry = Type.Object({
     id: Type.String(),
     name: Type.String(),
@@ -300,6 +300,8 @@ export const Diff = Type.Object(
     identical: Type.Boolean(),
     rules: Keyed('rule'),
     tierLevels: Keyed('level'),
+    campaigns: Keyed('campaign'),
+    experiments: Keyed('experiment'),
     fields: Type.Array(FieldChange, { description: 'Every other change, from the document root' }),
   },
   {
@@ -321,6 +323,19 @@ export const Diff = Type.Object(
           reordered: false,
         },
         tierLevels: { added: [], removed: [], changed: [], reordered: false },
+        campaigns: {
+          added: [],
+          removed: [],
+          changed: [
+            {
+              id: 'black-friday',
+              name: 'Black Friday',
+              fields: [{ pointer: '/budget/points', from: 100000, to: 150000 }],
+            },
+          ],
+          reordered: false,
+        },
+        experiments: { added: [], removed: [], changed: [], reordered: false },
         fields: [{ pointer: '/settings/expiry/warningDays', from: 30, to: 14 }],
       },
     ],

@@ -78,9 +78,25 @@ export interface ProgramDiff {
     /** Present only when reordered. */
     order?: OrderChange;
   };
+  /** Campaigns matched by id; a changed campaign's pointers are relative to it. */
+  campaigns: KeyedSection<'campaign'>;
+  /** Experiments matched by id; a changed experiment's pointers are relative to it. */
+  experiments: KeyedSection<'experiment'>;
   /** Every other change, pointers from the document root: new-document order, then removed keys. */
   fields: FieldChange[];
 }
+
+/** A list matched by id, like the rules: entries carry the item under `key`. */
+export interface KeyedSection<K extends string> {
+  added: ({ id: string; name: string; position: number } & Record<K, unknown>)[];
+  removed: ({ id: string; name: string; position: number } & Record<K, unknown>)[];
+  changed: RuleChange[];
+  reordered: boolean;
+  order?: OrderChange;
+}
+
+/** Top-level lists matched by id, each reported in its own section. */
+const KEYED_LISTS = { campaigns: 'campaign', experiments: 'experiment' } as const;
 
 /**
  * A valid document nests about six levels deep. A draft nested deeper than this is reported as
@@ -270,6 +286,8 @@ export function diffPrograms(from: unknown, to: unknown): ProgramDiff {
     identical: false,
     rules: { added: [], removed: [], changed: [], reordered: false },
     tierLevels: { added: [], removed: [], changed: [], reordered: false },
+    campaigns: { added: [], removed: [], changed: [], reordered: false },
+    experiments: { added: [], removed: [], changed: [], reordered: false },
     fields,
   };
 
@@ -288,6 +306,27 @@ export function diffPrograms(from: unknown, to: unknown): ProgramDiff {
             reordered: rules.order !== undefined,
             ...(rules.order && { order: rules.order }),
           };
+        }
+      } else if (Object.hasOwn(KEYED_LISTS, key) && Array.isArray(a) && Array.isArray(b)) {
+        const section = key as keyof typeof KEYED_LISTS;
+        const entryKey = KEYED_LISTS[section];
+        const items = diffById(a, b, 1);
+        if (items === undefined) {
+          diffValues(a, b, pointer, 1, fields);
+        } else {
+          const entry = ({ id, name, position, value }: Item) => ({
+            id,
+            name,
+            position,
+            [entryKey]: value,
+          });
+          diff[section] = {
+            added: items.added.map(entry),
+            removed: items.removed.map(entry),
+            changed: items.changed,
+            reordered: items.order !== undefined,
+            ...(items.order && { order: items.order }),
+          } as never;
         }
       } else if (key === 'tiers' && isObject(a) && isObject(b)) {
         for (const [tierKey, c, d] of keyPairs(a, b)) {
@@ -316,7 +355,7 @@ export function diffPrograms(from: unknown, to: unknown): ProgramDiff {
     diffValues(from, to, '', 0, fields);
   }
 
-  const sections = [diff.rules, diff.tierLevels];
+  const sections = [diff.rules, diff.tierLevels, diff.campaigns, diff.experiments];
   diff.identical =
     fields.length === 0 &&
     sections.every(

@@ -29,6 +29,8 @@ describe('identical documents', () => {
       identical: true,
       rules: NO_RULE_CHANGES,
       tierLevels: NO_LEVEL_CHANGES,
+      campaigns: NO_RULE_CHANGES,
+      experiments: NO_RULE_CHANGES,
       fields: [],
     });
   });
@@ -38,6 +40,61 @@ describe('identical documents', () => {
     draft.rules[0].condition = undefined;
     draft.settings.pending = undefined;
     expect(diffPrograms(retail(), draft).identical).toBe(true);
+  });
+});
+
+describe('campaigns and experiments', () => {
+  const campaign = (id: string, points: number): Loose => ({
+    id,
+    name: `Campaign ${id}`,
+    budget: { points },
+    rules: [
+      {
+        id: `${id}-bonus`,
+        name: 'bonus',
+        eventTypes: ['purchase'],
+        effect: { type: 'bonus', points: 5 },
+      },
+    ],
+  });
+
+  it('matches campaigns by id: a budget change is reported at the campaign, an added one with its position', () => {
+    const before = { ...retail(), campaigns: [campaign('spring', 1000)] };
+    const after = { ...retail(), campaigns: [campaign('summer', 500), campaign('spring', 2000)] };
+    const diff = diffPrograms(before, after);
+    expect(diff.campaigns).toEqual({
+      added: [{ id: 'summer', name: 'Campaign summer', position: 0, campaign: after.campaigns[0] }],
+      removed: [],
+      changed: [
+        {
+          id: 'spring',
+          name: 'Campaign spring',
+          fields: [{ pointer: '/budget/points', from: 1000, to: 2000 }],
+        },
+      ],
+      reordered: false,
+    });
+    expect(diff.fields).toEqual([]);
+    expect(diff.identical).toBe(false);
+  });
+
+  it('reports an experiment added to a document that had none as one field, and removed ones by id', () => {
+    const experiment: Loose = {
+      id: 'ab',
+      name: 'A/B',
+      controlPercent: 50,
+      variants: [{ id: 'b', name: 'B', percent: 50 }],
+    };
+    expect(diffPrograms(retail(), { ...retail(), experiments: [experiment] }).fields).toEqual([
+      { pointer: '/experiments', to: [experiment] },
+    ]);
+    const removed = diffPrograms(
+      { ...retail(), experiments: [experiment] },
+      { ...retail(), experiments: [] },
+    );
+    expect(removed.experiments.removed).toEqual([
+      { id: 'ab', name: 'A/B', position: 0, experiment },
+    ]);
   });
 });
 

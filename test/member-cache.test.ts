@@ -14,6 +14,15 @@ const view = (available: number): MemberView => ({
   tier: null,
   progress: null,
   nextExpiry: null,
+  segments: [],
+  metrics: {
+    lifetimeSpend: { value: '0.00', currency: 'EUR' },
+    points: 0,
+    events: 0,
+    firstEventAt: null,
+    lastEventAt: null,
+    counters: {},
+  },
 });
 
 describe('MemberViewCache', () => {

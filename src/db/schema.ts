@@ -86,6 +86,20 @@ export interface MembersTable {
   held: Defaulted<bigint>;
   tier_id: string | null;
   tier_since: Date | null;
+  lifetime_spend: Defaulted<bigint>;
+  lifetime_points: Defaulted<bigint>;
+  event_count: Defaulted<bigint>;
+  first_event_at: Date | null;
+  last_event_at: Date | null;
+  counters: ColumnType<Record<string, string | number>, string | undefined, string>;
+  segments: Defaulted<string[]>;
+}
+
+export interface SegmentMembersTable {
+  program_id: string;
+  segment_id: string;
+  member_id: string;
+  added_at: Defaulted<Date>;
 }
 
 export interface EventsTable {
@@ -273,6 +287,7 @@ export interface Database {
   member_metric_days: MemberMetricDaysTable;
   rule_usage: RuleUsageTable;
   campaign_usage: CampaignUsageTable;
+  segment_members: SegmentMembersTable;
   tier_changes: TierChangesTable;
   signing_keys: SigningKeysTable;
   clients: ClientsTable;

@@ -26,7 +26,15 @@ import { LedgerBatch, openLots, pendingLotsOf, type LotRow } from '../ledger/ind
 import { formatAmount } from '../money/index.ts';
 import type { MemberViewCache } from '../members/cache.ts';
 import type { ProgramCache } from '../programs/index.ts';
-import { localTime, type CompiledProgram, type ProgramDocument } from '../rules/index.ts';
+import {
+  EMPTY_STATS,
+  localTime,
+  metricsOf,
+  type CompiledProgram,
+  type EvaluationInput,
+  type MemberStats,
+  type ProgramDocument,
+} from '../rules/index.ts';
 import {
   dayInWindow,
   levelFor,
@@ -328,6 +336,12 @@ export interface MemberState {
   tierId: string | null;
   tierSince: Date | null;
   attributes: Record<string, unknown>;
+  /** Lifetime metrics, updated with each event of this round. */
+  stats: MemberStats;
+  /** The rule segments the member is in (as of its last event). */
+  segments: string[];
+  /** The static segments the member's id was imported into. */
+  staticSegments: string[];
   changed: boolean;
 }
 
@@ -431,6 +445,13 @@ async function processRound(
       tier_id: string | null;
       tier_since: Date | null;
       attributes: Record<string, unknown>;
+      lifetime_spend: bigint;
+      lifetime_points: bigint;
+      event_count: bigint;
+      first_event_at: Date | null;
+      last_event_at: Date | null;
+      counters: Record<string, number | string>;
+      segments: string[];
     };
     const inserted = new Set<string>();
     if (createIds.length > 0 && guard === 'lock') {
@@ -454,6 +475,8 @@ async function processRound(
           Row & { tier_value: bigint | null; xmin: string }
         >`SELECT m.id, false AS inserted, m.available, m.pending, m.held,
           m.tier_id, m.tier_since, m.attributes, m.xmin::text AS xmin,
+          m.lifetime_spend, m.lifetime_points, m.event_count, m.first_event_at, m.last_event_at, m.counters,
+          m.segments,
           ${tierMetricSql(tierMetrics, range)} AS tier_value
         FROM members m
         WHERE m.program_id = ${programId} AND m.id = ANY(${memberIds}::text[]) ORDER BY m.id COLLATE "C"
@@ -475,6 +498,18 @@ async function processRound(
         tierId: row.tier_id,
         tierSince: row.tier_since,
         attributes: row.attributes ?? {},
+        stats: {
+          spendMinor: BigInt(row.lifetime_spend),
+          points: BigInt(row.lifetime_points),
+          events: BigInt(row.event_count),
+          firstEventAt: row.first_event_at,
+          lastEventAt: row.last_event_at,
+          counters: Object.fromEntries(
+            Object.entries(row.counters ?? {}).map(([k, v]) => [k, BigInt(v)]),
+          ),
+        },
+        segments: row.segments ?? [],
+        staticSegments: [],
         changed: false,
       });
     }
@@ -493,8 +528,25 @@ async function processRound(
         tierId: lowest?.id ?? null,
         tierSince: lowest ? now : null,
         attributes: {},
+        stats: { ...EMPTY_STATS, counters: {} },
+        segments: [],
+        staticSegments: [],
         changed: false,
       });
+    }
+  }
+
+  // Static segments the members were imported into (rule segments are on their rows).
+  const staticIds = (document.segments ?? []).filter((g) => g.type === 'static').map((g) => g.id);
+  if (staticIds.length > 0 && members.size > 0) {
+    const rows = await sql<{ member_id: string; segments: string[] }>`
+      SELECT member_id, array_agg(segment_id ORDER BY segment_id) AS segments FROM segment_members
+      WHERE program_id = ${programId} AND member_id = ANY(${[...members.keys()]}::text[])
+        AND segment_id = ANY(${staticIds}::text[])
+      GROUP BY member_id`.execute(trx);
+    for (const row of rows.rows) {
+      const member = members.get(row.member_id);
+      if (member) member.staticSegments = row.segments;
     }
   }
 
@@ -663,6 +715,7 @@ async function processRound(
     let points = 0n;
     let trace: Record<string, unknown>;
     let tierReason: 'event' | 'refund' = 'event';
+    let segmentTrace: SegmentTrace | null = null;
 
     if (event.refundOf !== undefined) {
       const original = originals.get(event.refundOf) as Original;
@@ -752,6 +805,33 @@ async function processRound(
       }
       points = -(voided + debited);
       member.available -= debited;
+      member.stats.points += points;
+      if (
+        document.eventTypes[original.type]?.kind === 'purchase' &&
+        original.currency === baseCurrency
+      )
+        member.stats.spendMinor -= refundMinor;
+      segmentTrace = enterSegments(
+        member,
+        program.segmentsFor({
+          event: {
+            id: event.id,
+            type: event.type,
+            memberId: event.memberId,
+            occurredAt: event.occurredAt,
+            attributes: event.attributes,
+          },
+          member: {
+            id: member.id,
+            tierId: member.tierId,
+            isNew: false,
+            attributes: member.attributes,
+            metrics: metricsOf(member.stats, document, event.occurredAt, member.stats.lastEventAt),
+          },
+          local,
+          capUsage: new Map(),
+        }),
+      );
       original.refundedMinor = cumulativeMinor;
       original.reversedPoints += voided + debited;
       const originalDay = localTime(original.occurredAt, document.timeZone).date;
@@ -798,7 +878,7 @@ async function processRound(
         const k = `${member.id}|${rule}|${period}`;
         capUsage.set(key, (usage.get(k) ?? 0n) + (usageDeltas.get(k) ?? 0n));
       }
-      const evaluation = program.evaluate({
+      const input: EvaluationInput = {
         event: {
           id: event.id,
           type: event.type,
@@ -832,7 +912,16 @@ async function processRound(
               (campaignUsage.get(key)?.points ?? 0n) + (campaignDeltas.get(key) ?? 0n),
             ]),
         ),
-      });
+      };
+      // Metrics count this event in before anything reads them, so the event that qualifies
+      // a member for a segment is already evaluated in it.
+      const previousEventAt = member.stats.lastEventAt;
+      countEvent(member.stats, event, baseCurrency, document, program.countersFor(input));
+      input.member.metrics = metricsOf(member.stats, document, event.occurredAt, previousEventAt);
+      segmentTrace = enterSegments(member, program.segmentsFor(input));
+      input.member.segments = segmentTrace.in;
+      const evaluation = program.evaluate(input);
+      member.stats.points += evaluation.points;
       member.isNew = false;
       for (const u of evaluation.campaignUsage) {
         const key = `${u.campaignId}|${u.period}`;
@@ -941,7 +1030,11 @@ async function processRound(
       item: event,
       points,
       response,
-      trace: compactTrace({ ...trace, tier: tierTrace }),
+      trace: compactTrace({
+        ...trace,
+        ...(segmentTrace ? { segments: segmentTrace } : {}),
+        tier: tierTrace,
+      }),
     });
     out.push([index, { status: 'created', body: response }]);
   }
@@ -988,4 +1081,49 @@ function orderForRefund(
   const own = lots.filter((l) => l.entryId === earnEntryId);
   const others = lots.filter((l) => l.entryId !== earnEntryId);
   return [...own, ...others];
+}
+
+/** The member's segments at an event, and the rule segments it entered or left with it. */
+interface SegmentTrace {
+  in: string[];
+  entered: string[];
+  left: string[];
+}
+
+function enterSegments(member: MemberState, ruleSegments: string[]): SegmentTrace {
+  const before = new Set(member.segments);
+  const after = new Set(ruleSegments);
+  const trace: SegmentTrace = {
+    in: [...new Set([...ruleSegments, ...member.staticSegments])].sort(),
+    entered: ruleSegments.filter((id) => !before.has(id)),
+    left: member.segments.filter((id) => !after.has(id)),
+  };
+  member.segments = [...ruleSegments].sort();
+  return trace;
+}
+
+/** Counts an earning event into the member's lifetime metrics. */
+function countEvent(
+  stats: MemberStats,
+  event: ValidEvent,
+  baseCurrency: string,
+  document: ProgramDocument,
+  counters: string[],
+): void {
+  stats.events += 1n;
+  if (
+    event.amountMinor !== undefined &&
+    event.amount?.currency === baseCurrency &&
+    document.eventTypes[event.type]?.kind === 'purchase'
+  ) {
+    stats.spendMinor += event.amountMinor;
+  }
+  if (stats.firstEventAt === null || event.occurredAt < stats.firstEventAt)
+    stats.firstEventAt = event.occurredAt;
+  if (stats.lastEventAt === null || event.occurredAt > stats.lastEventAt)
+    stats.lastEventAt = event.occurredAt;
+  if (counters.length > 0) {
+    stats.counters = { ...stats.counters };
+    for (const id of counters) stats.counters[id] = (stats.counters[id] ?? 0n) + 1n;
+  }
 }

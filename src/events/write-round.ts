@@ -56,6 +56,13 @@ export async function writeRound(
     held: String(m.held),
     tier_id: m.tierId,
     tier_since: m.tierSince?.toISOString() ?? null,
+    lifetime_spend: String(m.stats.spendMinor),
+    lifetime_points: String(m.stats.points),
+    event_count: String(m.stats.events),
+    first_event_at: m.stats.firstEventAt?.toISOString() ?? null,
+    last_event_at: m.stats.lastEventAt?.toISOString() ?? null,
+    counters: Object.fromEntries(Object.entries(m.stats.counters).map(([k, v]) => [k, Number(v)])),
+    segments: m.segments,
   }));
   const metrics = round.metrics.map((d) => ({
     member_id: d.memberId,
@@ -102,10 +109,14 @@ export async function writeRound(
     ${ledgerWriteCtes(programId, round.ledger)},
     member_rows AS (
       SELECT * FROM json_to_recordset(${JSON.stringify(members)}::json) AS c(id text, insert boolean, xmin xid,
-        available bigint, pending bigint, held bigint, tier_id text, tier_since timestamptz)),
+        available bigint, pending bigint, held bigint, tier_id text, tier_since timestamptz,
+        lifetime_spend bigint, lifetime_points bigint, event_count bigint, first_event_at timestamptz,
+        last_event_at timestamptz, counters jsonb, segments text[])),
     written_members AS (
       UPDATE members SET available = c.available, pending = c.pending, held = c.held, tier_id = c.tier_id,
-        tier_since = c.tier_since, updated_at = ${at}::timestamptz
+        tier_since = c.tier_since, updated_at = ${at}::timestamptz, lifetime_spend = c.lifetime_spend,
+        lifetime_points = c.lifetime_points, event_count = c.event_count, first_event_at = c.first_event_at,
+        last_event_at = c.last_event_at, counters = c.counters, segments = c.segments
       FROM member_rows c
       -- The id list lets the plan find each row by its key, also as a prepared statement's
       -- generic plan, which cannot know how few rows the JSON holds. A row whose version is
@@ -114,8 +125,10 @@ export async function writeRound(
         AND members.id = c.id AND NOT c.insert AND members.xmin = c.xmin
       RETURNING 1),
     inserted_members AS (
-      INSERT INTO members (program_id, id, created_at, updated_at, available, pending, held, tier_id, tier_since)
-      SELECT ${programId}, id, ${at}::timestamptz, ${at}::timestamptz, available, pending, held, tier_id, tier_since
+      INSERT INTO members (program_id, id, created_at, updated_at, available, pending, held, tier_id, tier_since,
+        lifetime_spend, lifetime_points, event_count, first_event_at, last_event_at, counters, segments)
+      SELECT ${programId}, id, ${at}::timestamptz, ${at}::timestamptz, available, pending, held, tier_id, tier_since,
+        lifetime_spend, lifetime_points, event_count, first_event_at, last_event_at, counters, segments
       FROM member_rows WHERE insert
       RETURNING 1),
     written_metrics AS (

@@ -15,6 +15,7 @@ import { registerOAuthRoutes } from './oauth-routes.ts';
 import { PROBLEMS, problem, sendProblem, type FieldError } from './problems.ts';
 import { registerDraftRoutes } from './routes/drafts.ts';
 import { registerEventRoutes } from './routes/events.ts';
+import { registerSegmentRoutes } from './routes/segments.ts';
 import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerExpiryRoutes } from './routes/expiry.ts';
 import { registerMemberRoutes } from './routes/members.ts';
@@ -206,6 +207,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerProgramRoutes(app, deps);
   registerDraftRoutes(app, deps);
   registerExperimentRoutes(app, deps);
+  await registerSegmentRoutes(app, deps);
   registerRewardRoutes(app, deps);
   registerExpiryRoutes(app, deps);
   return app;

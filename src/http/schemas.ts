@@ -224,6 +224,21 @@ export const MemberResponse = Type.Object(
           "The soonest instant some of the member's available points expire (inactivity: the member's deadline, for all of them); null when none will",
       },
     ),
+    segments: Type.Array(Type.Object({ id: Type.String(), name: Type.String() }), {
+      description:
+        "The member's segments: rule segments as of the member's last event, and static ones it was imported into",
+    }),
+    metrics: Type.Object(
+      {
+        lifetimeSpend: Type.Object({ value: Type.String(), currency: Type.String() }),
+        points: Type.Integer({ description: 'Points earned by events, net of refunds' }),
+        events: Type.Integer(),
+        firstEventAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+        lastEventAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+        counters: Type.Record(Type.String(), Type.Integer()),
+      },
+      { description: 'Computed metrics, updated with every event' },
+    ),
   },
   {
     examples: [
@@ -241,6 +256,15 @@ export const MemberResponse = Type.Object(
           remaining: 3766,
         },
         nextExpiry: { at: '2027-12-31T23:00:00.000Z', points: 1234 },
+        segments: [{ id: 'big-spenders', name: 'Big spenders' }],
+        metrics: {
+          lifetimeSpend: { value: '1180.40', currency: 'EUR' },
+          points: 1234,
+          events: 17,
+          firstEventAt: '2026-02-01T10:12:00.000Z',
+          lastEventAt: '2026-11-21T22:30:00.000Z',
+          counters: { reviews: 3 },
+        },
       },
     ],
   },

@@ -4,6 +4,7 @@ import type { Database } from '../db/schema.ts';
 import { nextExpiryOf, nextExpirySql } from '../expiry/index.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import { INVALIDATION_CHANNEL, type MemberViewCache } from './cache.ts';
+import { formatAmount } from '../money/index.ts';
 import { localTime } from '../rules/index.ts';
 import {
   metricNames,
@@ -26,6 +27,15 @@ export interface MemberView {
   progress: TierProgress | null;
   /** The soonest instant some of the member's points expire, and how many expire then. */
   nextExpiry: { at: string; points: number } | null;
+  segments: { id: string; name: string }[];
+  metrics: {
+    lifetimeSpend: { value: string; currency: string };
+    points: number;
+    events: number;
+    firstEventAt: string | null;
+    lastEventAt: string | null;
+    counters: Record<string, number>;
+  };
 }
 
 export async function getMember(
@@ -70,7 +80,19 @@ export async function getMember(
       next_lot_at: Date | null;
       next_lot_points: bigint | null;
       last_active_day: string | null;
+      segments: string[];
+      static_segments: string[];
+      lifetime_spend: bigint;
+      lifetime_points: bigint;
+      event_count: bigint;
+      first_event_at: Date | null;
+      last_event_at: Date | null;
+      counters: Record<string, number>;
     }>`SELECT m.id, m.created_at, m.attributes, m.available, m.pending, m.held, m.tier_id, m.tier_since,
+        m.segments, m.lifetime_spend, m.lifetime_points, m.event_count, m.first_event_at, m.last_event_at,
+        m.counters,
+        (SELECT coalesce(array_agg(s.segment_id), '{}') FROM segment_members s
+          WHERE s.program_id = m.program_id AND s.member_id = m.id) AS static_segments,
         p.current_version, ${tierMetricSql(metrics, range)} AS tier_value,
         ${nextExpirySql(program.document)}
       FROM members m JOIN programs p ON p.id = m.program_id
@@ -105,6 +127,23 @@ export async function getMember(
       nextExpiry: nextExpiry
         ? { at: nextExpiry.at.toISOString(), points: Number(nextExpiry.points) }
         : null,
+      // Only segments of the version in force: one removed from the program is gone.
+      segments: (program.document.segments ?? [])
+        .filter((g) =>
+          g.type === 'rule' ? row.segments.includes(g.id) : row.static_segments.includes(g.id),
+        )
+        .map((g) => ({ id: g.id, name: g.name })),
+      metrics: {
+        lifetimeSpend: {
+          value: formatAmount(BigInt(row.lifetime_spend), base),
+          currency: base,
+        },
+        points: Number(row.lifetime_points),
+        events: Number(row.event_count),
+        firstEventAt: row.first_event_at?.toISOString() ?? null,
+        lastEventAt: row.last_event_at?.toISOString() ?? null,
+        counters: row.counters ?? {},
+      },
     };
     if (cache && token) cache.set(programId, memberId, token, program.version, day, view);
     return view;

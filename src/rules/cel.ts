@@ -37,7 +37,23 @@ const env = new Environment({
   .registerVariable({
     name: 'member',
     description: 'The member the event belongs to, as before the event',
-    schema: { id: 'string', tier: 'string', isNew: 'bool', attributes: 'map<string, dyn>' },
+    schema: {
+      id: 'string',
+      tier: 'string',
+      isNew: 'bool',
+      attributes: 'map<string, dyn>',
+      metrics: {
+        lifetimeSpend: 'double',
+        points: 'int',
+        events: 'int',
+        daysSinceLastEvent: 'int',
+        recency: 'int',
+        frequency: 'int',
+        monetary: 'int',
+        counters: 'map<string, int>',
+      },
+      segments: 'list<string>',
+    },
   })
   .registerVariable({
     name: 'local',
@@ -99,16 +115,53 @@ export interface ConditionInput {
     attributes: Record<string, unknown>;
     partnerId: string;
   };
-  member: { id: string; tier: string; isNew: boolean; attributes: Record<string, unknown> };
+  member: {
+    id: string;
+    tier: string;
+    isNew: boolean;
+    attributes: Record<string, unknown>;
+    metrics?: MemberMetrics;
+    segments?: readonly string[];
+  };
   local: LocalTime;
 }
+
+/** A member's computed metrics as rules see them (see src/segments). */
+export interface MemberMetrics {
+  /** Purchases minus refunds in the program's first currency, in whole units. */
+  lifetimeSpend: number;
+  points: bigint;
+  events: bigint;
+  /** Days from the member's previous event to this one (or to now); -1 before any event. */
+  daysSinceLastEvent: bigint;
+  /** RFM scores 1-5; 0 when the program sets no RFM thresholds. */
+  recency: bigint;
+  frequency: bigint;
+  monetary: bigint;
+  counters: Record<string, bigint>;
+}
+
+const NO_METRICS: MemberMetrics = {
+  lifetimeSpend: 0,
+  points: 0n,
+  events: 0n,
+  daysSinceLastEvent: -1n,
+  recency: 0n,
+  frequency: 0n,
+  monetary: 0n,
+  counters: {},
+};
 
 /** The activation (variables) for one event; build it once and share it across rules. */
 export function celActivation(input: ConditionInput): Record<string, unknown> {
   const { local } = input;
   return {
     event: input.event,
-    member: input.member,
+    member: {
+      ...input.member,
+      metrics: input.member.metrics ?? NO_METRICS,
+      segments: input.member.segments ?? [],
+    },
     local: {
       date: local.date,
       weekday: BigInt(local.weekday),

@@ -3,7 +3,7 @@
 // every error is reported at once, each with a JSON Pointer into the document. A valid
 // document comes back normalised, with every default filled in, so the engine never guesses.
 
-import { Type, type Static } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { Value } from 'typebox/value';
 import { parseDurationSeconds } from '../config.ts';
@@ -467,6 +467,97 @@ const ExperimentSchema = Type.Object(
   },
 );
 
+export const SEGMENTS_COUNT_MAX = 100;
+export const COUNTERS_COUNT_MAX = 50;
+const SEGMENT_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,63}$';
+
+const SegmentSchema = Type.Union(
+  [
+    Type.Object(
+      {
+        type: Type.Literal('rule', {
+          description:
+            "Members for whom the condition holds, re-evaluated with each of their events (after the event's metrics are counted)",
+        }),
+        id: Type.String({ pattern: SEGMENT_ID_PATTERN }),
+        name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }),
+        description: Type.Optional(Type.String({ maxLength: DESCRIPTION_LENGTH_MAX })),
+        condition: Type.String({
+          minLength: 1,
+          maxLength: CONDITION_LENGTH_MAX,
+          description:
+            'CEL boolean over member (attributes, tier, metrics) and local, e.g. "member.metrics.lifetimeSpend >= 1000.0"',
+        }),
+      },
+      strict,
+    ),
+    Type.Object(
+      {
+        type: Type.Literal('static', {
+          description:
+            'A list of member ids, imported as CSV (POST /v1/segments/{id}/members:import)',
+        }),
+        id: Type.String({ pattern: SEGMENT_ID_PATTERN }),
+        name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }),
+        description: Type.Optional(Type.String({ maxLength: DESCRIPTION_LENGTH_MAX })),
+      },
+      strict,
+    ),
+  ],
+  { description: 'A segment of members' },
+);
+
+const Thresholds = <T extends TSchema>(item: T, description: string) =>
+  Type.Array(item, { minItems: 4, maxItems: 4, description });
+
+const MetricsSchema = Type.Object(
+  {
+    counters: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            id: Type.String({ pattern: SEGMENT_ID_PATTERN }),
+            name: Type.String({ minLength: 1, maxLength: NAME_LENGTH_MAX }),
+            eventTypes: EventTypeList,
+            condition: Type.Optional(
+              Type.String({ minLength: 1, maxLength: CONDITION_LENGTH_MAX }),
+            ),
+          },
+          strict,
+        ),
+        {
+          maxItems: COUNTERS_COUNT_MAX,
+          description:
+            'Custom counters: events of these types (for which the condition holds) counted per member, as member.metrics.counters.<id>',
+        },
+      ),
+    ),
+    rfm: Type.Optional(
+      Type.Object(
+        {
+          recencyDays: Thresholds(
+            Type.Integer({ minimum: 0, maximum: 3660 }),
+            'Ascending days since the previous event: within the first a member scores 5, past the last 1',
+          ),
+          frequency: Thresholds(
+            Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+            'Ascending event counts: below the first a member scores 1, from the last on 5',
+          ),
+          monetary: Thresholds(
+            Type.String({ pattern: '^[0-9]{1,12}(\\.[0-9]{1,4})?$' }),
+            "Ascending lifetime spend in the program's first currency: below the first 1, from the last on 5",
+          ),
+        },
+        {
+          ...strict,
+          description: 'RFM scores 1-5 (member.metrics.recency, frequency, monetary) by thresholds',
+        },
+      ),
+    ),
+  },
+  { ...strict, description: 'Computed member metrics, updated with every event' },
+);
+
 export const CAMPAIGNS_COUNT_MAX = 50;
 export const CAMPAIGN_RULES_COUNT_MAX = 50;
 const CLOCK_PATTERN = '^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$';
@@ -513,6 +604,12 @@ const CampaignSchema = Type.Object(
         },
         { ...strict, description: 'When the campaign runs: every condition given must hold' },
       ),
+    ),
+    segment: Type.Optional(
+      Type.String({
+        pattern: SEGMENT_ID_PATTERN,
+        description: 'Only members in this segment (as of the event) get the campaign',
+      }),
     ),
     rules: Type.Array(RuleSchema, {
       minItems: 1,
@@ -682,6 +779,13 @@ export const ProgramDocumentSchema = Type.Object(
     }),
     tiers: Type.Optional(TiersSchema),
     settings: Type.Optional(SettingsSchema),
+    metrics: Type.Optional(MetricsSchema),
+    segments: Type.Optional(
+      Type.Array(SegmentSchema, {
+        maxItems: SEGMENTS_COUNT_MAX,
+        description: 'Segments of members',
+      }),
+    ),
     campaigns: Type.Optional(
       Type.Array(CampaignSchema, {
         maxItems: CAMPAIGNS_COUNT_MAX,
@@ -705,6 +809,8 @@ export type TierLevel = Static<typeof LevelSchema>;
 export type TierWindow = Static<typeof WindowSchema>;
 export type Experiment = Static<typeof ExperimentSchema>;
 export type Campaign = Static<typeof CampaignSchema>;
+export type Segment = Static<typeof SegmentSchema>;
+export type MetricsSettings = Static<typeof MetricsSchema>;
 export type ExperimentVariant = Static<typeof VariantSchema>;
 
 export interface DocumentError {
@@ -727,6 +833,8 @@ const sectionChecks = {
   pending: Compile(PendingSettingsSchema),
   experiment: Compile(ExperimentSchema),
   campaign: Compile(CampaignSchema),
+  segment: Compile(SegmentSchema),
+  metrics: Compile(MetricsSchema),
 };
 
 /** Validates a program document in full and returns it normalised, or every error found. */
@@ -938,6 +1046,60 @@ function semanticErrors(doc: Record<string, unknown>): DocumentError[] {
     });
   }
 
+  const segmentIds = new Set<string>();
+  if (Array.isArray(doc['segments'])) {
+    doc['segments'].forEach((candidate: unknown, index) => {
+      if (!sectionChecks.segment.Check(candidate)) return;
+      const segment = candidate as Segment;
+      const at = `/segments/${index}`;
+      if (segmentIds.has(segment.id)) push(`${at}/id`, `duplicate segment id "${segment.id}"`);
+      segmentIds.add(segment.id);
+      if (segment.type !== 'rule') return;
+      if (/\bmember\s*\.\s*segments\b/.test(segment.condition)) {
+        push(`${at}/condition`, `segment "${segment.id}": a segment cannot depend on segments`);
+        return;
+      }
+      const compiled = compileCondition(segment.condition);
+      if (!compiled.ok) {
+        const { message, line, column } = compiled.error;
+        push(`${at}/condition`, `segment "${segment.id}": ${message} at ${line}:${column}`);
+      }
+    });
+  }
+  if (doc['metrics'] !== undefined && sectionChecks.metrics.Check(doc['metrics'])) {
+    const metrics = doc['metrics'] as MetricsSettings;
+    const counterIds = new Set<string>();
+    (metrics.counters ?? []).forEach((counter, index) => {
+      const at = `/metrics/counters/${index}`;
+      if (counterIds.has(counter.id)) push(`${at}/id`, `duplicate counter id "${counter.id}"`);
+      counterIds.add(counter.id);
+      checkEventTypeRefs(counter.eventTypes, `${at}/eventTypes`, false);
+      if (counter.condition !== undefined) {
+        const compiled = compileCondition(counter.condition);
+        if (!compiled.ok) {
+          const { message, line, column } = compiled.error;
+          push(`${at}/condition`, `counter "${counter.id}": ${message} at ${line}:${column}`);
+        }
+      }
+    });
+    const rfm = metrics.rfm;
+    if (rfm) {
+      const ascending = (values: number[], pointer: string) => {
+        values.forEach((value, i) => {
+          const previous = values[i - 1];
+          if (previous !== undefined && value <= previous)
+            push(
+              `${pointer}/${i}`,
+              `thresholds must ascend strictly: ${value} is not above ${previous}`,
+            );
+        });
+      };
+      ascending(rfm.recencyDays, '/metrics/rfm/recencyDays');
+      ascending(rfm.frequency, '/metrics/rfm/frequency');
+      ascending(rfm.monetary.map(Number), '/metrics/rfm/monetary');
+    }
+  }
+
   if (Array.isArray(doc['campaigns'])) {
     const campaignIds = new Set<string>();
     const campaignRuleIds = new Map<string, string>();
@@ -947,6 +1109,8 @@ function semanticErrors(doc: Record<string, unknown>): DocumentError[] {
       const at = `/campaigns/${index}`;
       if (campaignIds.has(campaign.id)) push(`${at}/id`, `duplicate campaign id "${campaign.id}"`);
       campaignIds.add(campaign.id);
+      if (campaign.segment !== undefined && !segmentIds.has(campaign.segment))
+        push(`${at}/segment`, `no segment "${campaign.segment}"`);
       const window = campaign.window;
       if (
         window?.start !== undefined &&

@@ -14,7 +14,13 @@
 
 import assert from 'node:assert/strict';
 import { Fraction, minorDigits } from '../money/index.ts';
-import { celActivation, compileCondition, runCondition, type CompiledCondition } from './cel.ts';
+import {
+  celActivation,
+  compileCondition,
+  runCondition,
+  type CompiledCondition,
+  type MemberMetrics,
+} from './cel.ts';
 import { experimentActive, experimentBucket, groupOf } from './experiments.ts';
 import {
   POINTS_MAX,
@@ -41,6 +47,10 @@ export interface EvaluationInput {
     tierId: string | null;
     isNew: boolean;
     attributes: Record<string, unknown>;
+    /** Computed metrics as of this event (counted in), for conditions. */
+    metrics?: MemberMetrics;
+    /** The segments the member is in as of this event. */
+    segments?: readonly string[];
   };
   /** Computed by the caller once per event with localTime(). */
   local: LocalTime;
@@ -138,6 +148,10 @@ export interface CompiledProgram {
   capKeys(eventType: string, local: LocalTime): string[];
   /** The `${campaignId}|…` program-wide counters an event of this type could touch. */
   campaignKeys(eventType: string, local: LocalTime): string[];
+  /** The custom counters (metrics.counters) an event counts in. */
+  countersFor(input: EvaluationInput): string[];
+  /** The rule segments a member is in, given the metrics and profile in `input`. */
+  segmentsFor(input: EvaluationInput): string[];
   evaluate(input: EvaluationInput): Evaluation;
 }
 
@@ -201,6 +215,55 @@ export function compileProgram(
       rules: campaign.rules.map((rule) => compileRule(rule, `campaign:${campaign.id}`)),
       eventTypes: new Set(campaign.rules.flatMap((rule) => rule.eventTypes)),
     }));
+  const compileOrThrow = (what: string, source: string) => {
+    const compiled = compileCondition(source);
+    assert(compiled.ok, `${what} of version ${version} has an invalid condition`);
+    return compiled.condition;
+  };
+  const ruleSegments = (document.segments ?? []).flatMap((segment) =>
+    segment.type === 'rule'
+      ? [
+          {
+            id: segment.id,
+            condition: compileOrThrow(`segment "${segment.id}"`, segment.condition),
+          },
+        ]
+      : [],
+  );
+  const counters = (document.metrics?.counters ?? []).map((counter) => ({
+    id: counter.id,
+    eventTypes: new Set(counter.eventTypes),
+    condition:
+      counter.condition === undefined
+        ? null
+        : compileOrThrow(`counter "${counter.id}"`, counter.condition),
+  }));
+
+  /** The custom counters this event counts in (its type matches, its condition holds). */
+  function countersFor(input: EvaluationInput): string[] {
+    const hits: string[] = [];
+    let activation: Record<string, unknown> | undefined;
+    for (const counter of counters) {
+      if (!counter.eventTypes.has(input.event.type)) continue;
+      if (counter.condition !== null) {
+        const outcome = runCondition(counter.condition, (activation ??= activationOf(input)));
+        if (!outcome.ok || !outcome.value) continue;
+      }
+      hits.push(counter.id);
+    }
+    return hits;
+  }
+
+  /** The rule segments the member is in, given the metrics in `input` (a failing condition: not in). */
+  function segmentsFor(input: EvaluationInput): string[] {
+    if (ruleSegments.length === 0) return [];
+    const activation = activationOf(input);
+    return ruleSegments.flatMap(({ id, condition }) => {
+      const outcome = runCondition(condition, activation);
+      return outcome.ok && outcome.value ? [id] : [];
+    });
+  }
+
   const allRules = [
     ...rules,
     ...campaigns.flatMap((c) => c.rules),
@@ -256,26 +319,7 @@ export function compileProgram(
       ? new Fraction(amount.minor, 10n ** BigInt(minorDigits(amount.currency)))
       : null;
     let activation: Record<string, unknown> | null = null;
-    const activationFor = () =>
-      (activation ??= celActivation({
-        event: {
-          id: event.id,
-          type: event.type,
-          memberId: event.memberId,
-          amount: amount ? Number(amount.value) : 0,
-          currency: amount?.currency ?? '',
-          hasAmount: amount !== undefined,
-          attributes: event.attributes,
-          partnerId: event.partnerId ?? '',
-        },
-        member: {
-          id: member.id,
-          tier: member.tierId ?? '',
-          isNew: member.isNew,
-          attributes: member.attributes,
-        },
-        local,
-      }));
+    const activationFor = () => (activation ??= activationOf(input));
 
     // 0. Experiments: the member's group in each running one, and the rules it changes.
     let applicable = rules;
@@ -423,6 +467,10 @@ export function compileProgram(
       const outside = outsideWindow(campaign, event.occurredAt, local);
       if (outside !== null) {
         ct.reason = outside;
+        continue;
+      }
+      if (campaign.segment !== undefined && !(member.segments ?? []).includes(campaign.segment)) {
+        ct.reason = `member is not in segment "${campaign.segment}"`;
         continue;
       }
       ct.running = true;
@@ -574,8 +622,37 @@ export function compileProgram(
     eventType: (name) => eventTypes.get(name),
     capKeys: capKeysWithCampaigns,
     campaignKeys,
+    countersFor,
+    segmentsFor,
     evaluate,
   };
+}
+
+/** The CEL variables of one event: built once per event and shared by its conditions. */
+function activationOf(input: EvaluationInput): Record<string, unknown> {
+  const { event, member } = input;
+  const amount = event.amount;
+  return celActivation({
+    event: {
+      id: event.id,
+      type: event.type,
+      memberId: event.memberId,
+      amount: amount ? Number(amount.value) : 0,
+      currency: amount?.currency ?? '',
+      hasAmount: amount !== undefined,
+      attributes: event.attributes,
+      partnerId: event.partnerId ?? '',
+    },
+    member: {
+      id: member.id,
+      tier: member.tierId ?? '',
+      isNew: member.isNew,
+      attributes: member.attributes,
+      ...(member.metrics ? { metrics: member.metrics } : {}),
+      ...(member.segments ? { segments: member.segments } : {}),
+    },
+    local: input.local,
+  });
 }
 
 /** A campaign's per-member cap period: a calendar period, or its whole life. */

@@ -20,6 +20,8 @@ export {
   CONTROL_GROUP,
   EXPERIMENTS_COUNT_MAX,
   type Campaign,
+  type Segment,
+  type MetricsSettings,
   type Experiment,
   type ExperimentVariant,
   type ExpiryPolicy,
@@ -57,4 +59,6 @@ export {
   type CampaignUsageIncrement,
 } from './engine.ts';
 export { experimentBucket, groupOf, experimentActive, BUCKETS } from './experiments.ts';
+export { metricsOf, EMPTY_STATS, type MemberStats } from './metrics.ts';
+export { type MemberMetrics } from './cel.ts';
 export { programTemplate, TEMPLATE_NAMES, type TemplateName } from './templates.ts';

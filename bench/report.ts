@@ -124,6 +124,8 @@ export interface SummaryFigures {
   rulesPerSecond: number;
   rulesRatio: number;
   propagationP50Ms: number;
+  simulationEvents: number;
+  simulationSeconds: number;
 }
 
 /** The last line of the run, in the format the README and the issue quote. */
@@ -136,6 +138,7 @@ export function summaryLine(f: SummaryFigures): string {
     `rss ${whole(f.rssMb)} MB; ` +
     `redeem ${whole(f.redemptionsPerSecond)}/s (${fixed(f.redemptionRatio, 1)}x); ` +
     `rules ${whole(f.rulesPerSecond)} ev/s (${fixed(f.rulesRatio, 1)}x json-rules-engine); ` +
-    `publish→2nd process ${fixed(f.propagationP50Ms, 1)} ms`
+    `publish→2nd process ${fixed(f.propagationP50Ms, 1)} ms; ` +
+    `simulation ${whole(f.simulationEvents)} events ${fixed(f.simulationSeconds, 1)} s`
   );
 }

@@ -39,6 +39,7 @@ import {
 } from './report.ts';
 import { measurePropagation } from './propagation.ts';
 import { runRuleBench } from './rules.ts';
+import { SIMULATION_EVENTS_DEFAULT, runSimulationBench } from './simulation.ts';
 import { parseBenchSettings } from './settings.ts';
 
 const PAUSE_BETWEEN_PHASES_MS = 1_000;
@@ -396,6 +397,12 @@ async function main(): Promise<number> {
     log(`h. rule evaluation: ${RULE_BENCH_EVENTS} events, Patron's engine and json-rules-engine …`);
     const rules = await runRuleBench({ events: RULE_BENCH_EVENTS, log: (l) => log(`  ${l}`) });
 
+    // A draft simulated over a million past events, on a database of its own.
+    log(`i. simulation: ${SIMULATION_EVENTS_DEFAULT} events inserted, then one simulation …`);
+    const simulation = await runSimulationBench(settings.adminDatabaseUrl, {
+      log: (l) => log(`  ${l}`),
+    });
+
     // 5. Report.
     const rssMb = rssResult.maxBytes === null ? Number.NaN : rssResult.maxBytes / MB;
     const singleRatio = single.itemsPerSecond / baseline.insertsPerSecond;
@@ -459,6 +466,12 @@ async function main(): Promise<number> {
         `max ${ms(propagation.propagationMs.max)}; one event round trip p50 ${ms(propagation.eventRoundTripMs.p50)}`,
       ],
       [
+        `simulation of ${whole(simulation.events)} events`,
+        `${fixed(simulation.seconds, 1)} s`,
+        `${fixed(simulation.seconds / simulation.readSeconds, 1)}x read`,
+        `${whole(simulation.eventsPerSecond)} ev/s; reading the same events alone ${fixed(simulation.readSeconds, 1)} s`,
+      ],
+      [
         `rules: ${rules.rules} per event, 1 core`,
         `${whole(rules.patronPerSecond)} ev/s`,
         `${fixed(rules.ratio, 1)}x`,
@@ -497,6 +510,8 @@ async function main(): Promise<number> {
       rulesPerSecond: rules.patronPerSecond,
       rulesRatio: rules.ratio,
       propagationP50Ms: propagation.propagationMs.p50,
+      simulationEvents: simulation.events,
+      simulationSeconds: simulation.seconds,
     });
 
     mkdirSync(new URL('.', RESULTS_FILE), { recursive: true });
@@ -546,6 +561,12 @@ async function main(): Promise<number> {
         msMax: round3(propagation.propagationMs.max),
         eventRoundTripMsP50: round3(propagation.eventRoundTripMs.p50),
         staleEvents: propagation.staleEvents,
+      },
+      simulation: {
+        events: simulation.events,
+        seconds: round3(simulation.seconds),
+        eventsPerSecond: Math.round(simulation.eventsPerSecond),
+        readSeconds: round3(simulation.readSeconds),
       },
       rules: {
         rules: rules.rules,

@@ -13,6 +13,7 @@ import { JobRunner } from './jobs/index.ts';
 import { PENDING_RELEASE_BATCH, releaseDuePending } from './pending/index.ts';
 import { reevaluateTiers } from './tiers/index.ts';
 import { applyDuePublications } from './programs/drafts.ts';
+import { SIMULATION_JOB, runSimulation } from './simulations/index.ts';
 import { PROGRAM_POLL_MS, ProgramCache } from './programs/index.ts';
 import { HOLD_RELEASE_BATCH, releaseExpiredHolds } from './redemptions/index.ts';
 
@@ -121,6 +122,8 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       queueLengthMax: GROUP_QUEUE_LENGTH_MAX,
     },
   );
+  // The runner starts after the app is built; routes send through it once it is there.
+  const started: { runner?: JobRunner } = {};
   const app = await buildApp({
     handle: options.handle,
     programs,
@@ -130,6 +133,14 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     now,
     logger: options.logger ?? false,
     version: PACKAGE_VERSION,
+    ...(options.jobs === false
+      ? {}
+      : {
+          sendJob: async (name: string, data: Record<string, unknown>) => {
+            if (!started.runner) throw new Error(`job ${name} sent before the job runner started`);
+            return started.runner.send(name, data);
+          },
+        }),
   });
   const jobs =
     options.jobs === false
@@ -139,6 +150,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
           options.handle,
           options.jobs ?? { work: true, schedule: true },
         );
+  started.runner = jobs;
   return {
     app,
     events,
@@ -240,6 +252,18 @@ function registerPatronJobs(jobs: JobRunner, deps: JobDeps): void {
       deps.logger?.info({ programId, version }, 'published a scheduled version');
     }
   });
+  jobs.register(
+    SIMULATION_JOB,
+    async (data, run) => {
+      const { programId, id } = data as { programId: string; id: string };
+      const status = await runSimulation(deps.db, deps.programs, programId, id, {
+        signal: run.signal,
+      });
+      deps.logger?.info({ programId, simulation: id, status }, 'simulation finished');
+    },
+    // A simulation is long and its row records why it failed: it is not tried again.
+    { retryLimit: 0, expireInSeconds: 3_600 },
+  );
   jobs.schedule(IDEMPOTENCY_PURGE_JOB, { everySeconds: IDEMPOTENCY_PURGE_EVERY_SECONDS }, (run) =>
     untilDone(
       run.signal,

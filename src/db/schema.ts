@@ -95,6 +95,28 @@ export interface MembersTable {
   segments: Defaulted<string[]>;
 }
 
+export type SimulationStatus = 'queued' | 'running' | 'done' | 'cancelled' | 'failed';
+
+export interface SimulationsTable {
+  program_id: string;
+  id: string;
+  draft_id: string;
+  document: ColumnType<Json, string, never>;
+  base_version: number;
+  window_from: Date;
+  window_to: Date;
+  status: Defaulted<SimulationStatus>;
+  cancel_requested: Defaulted<boolean>;
+  events_total: bigint | null;
+  events_done: Defaulted<bigint>;
+  result: ColumnType<Json | null, string | null, string | null>;
+  error: string | null;
+  created_at: Defaulted<Date>;
+  created_by: string;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
 export interface SegmentMembersTable {
   program_id: string;
   segment_id: string;
@@ -288,6 +310,7 @@ export interface Database {
   rule_usage: RuleUsageTable;
   campaign_usage: CampaignUsageTable;
   segment_members: SegmentMembersTable;
+  simulations: SimulationsTable;
   tier_changes: TierChangesTable;
   signing_keys: SigningKeysTable;
   clients: ClientsTable;

@@ -964,6 +964,9 @@ async function processRound(
       }
       pushMetrics(member.id, local.date, metrics);
       trace = evaluation.trace as unknown as Record<string, unknown>;
+      // The partner that sent the event: a simulation evaluates its rules again later.
+      if (input.event.partnerId !== undefined)
+        trace = { ...trace, partnerId: input.event.partnerId };
       if (points > 0n && pendingUntil !== null && pendingUntil > now) {
         // Explain says why the points are not spendable yet, and until when.
         trace = {

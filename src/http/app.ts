@@ -16,6 +16,7 @@ import { PROBLEMS, problem, sendProblem, type FieldError } from './problems.ts';
 import { registerDraftRoutes } from './routes/drafts.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerSegmentRoutes } from './routes/segments.ts';
+import { registerSimulationRoutes } from './routes/simulations.ts';
 import { registerExperimentRoutes } from './routes/experiments.ts';
 import { registerExpiryRoutes } from './routes/expiry.ts';
 import { registerMemberRoutes } from './routes/members.ts';
@@ -37,6 +38,8 @@ export interface AppDeps {
   now: () => Date;
   logger?: Logger | false;
   version: string;
+  /** Sends a job (absent where the process runs no job runner, as in tests). */
+  sendJob?: (name: string, data: Record<string, unknown>) => Promise<unknown>;
 }
 
 declare module 'fastify' {
@@ -208,6 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerDraftRoutes(app, deps);
   registerExperimentRoutes(app, deps);
   await registerSegmentRoutes(app, deps);
+  registerSimulationRoutes(app, deps);
   registerRewardRoutes(app, deps);
   registerExpiryRoutes(app, deps);
   return app;

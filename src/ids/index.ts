@@ -7,7 +7,7 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const TIME_CHARS = 10;
 const RANDOM_BYTES = 10;
 
-export type IdPrefix = 'rdm' | 'rwd' | 'drf' | 'pub' | 'chg';
+export type IdPrefix = 'rdm' | 'rwd' | 'drf' | 'pub' | 'chg' | 'sim';
 
 export function newId(prefix: IdPrefix, now: Date = new Date()): string {
   let time = now.getTime();

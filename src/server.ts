@@ -13,6 +13,12 @@ import { JobRunner } from './jobs/index.ts';
 import { PENDING_RELEASE_BATCH, releaseDuePending } from './pending/index.ts';
 import { reevaluateTiers } from './tiers/index.ts';
 import { applyDuePublications } from './programs/drafts.ts';
+import {
+  SEGMENTS_REFRESH_ALL_JOB,
+  SEGMENTS_REFRESH_CRON,
+  SEGMENTS_REFRESH_JOB,
+  refreshRuleSegments,
+} from './segments/refresh.ts';
 import { SIMULATION_JOB, runSimulation } from './simulations/index.ts';
 import { PROGRAM_POLL_MS, ProgramCache } from './programs/index.ts';
 import { HOLD_RELEASE_BATCH, releaseExpiredHolds } from './redemptions/index.ts';
@@ -250,7 +256,29 @@ function registerPatronJobs(jobs: JobRunner, deps: JobDeps): void {
     for (const { programId, version } of published) {
       deps.programs.forgetLatest(programId);
       deps.logger?.info({ programId, version }, 'published a scheduled version');
+      await jobs.send(SEGMENTS_REFRESH_JOB, { programId });
     }
+  });
+  const refresh = async (programId: string, signal: AbortSignal) => {
+    const outcome = await refreshRuleSegments(deps.db, deps.programs, programId, deps.now(), {
+      signal,
+      onChanged: (ids) => deps.members.invalidate(programId, ids),
+    });
+    if (outcome.changed > 0)
+      deps.logger?.info({ programId, ...outcome }, 'refreshed rule segments');
+  };
+  jobs.register(
+    SEGMENTS_REFRESH_JOB,
+    (data, run) => refresh((data as { programId: string }).programId, run.signal),
+    { expireInSeconds: 3_600 },
+  );
+  jobs.schedule(SEGMENTS_REFRESH_ALL_JOB, { cron: SEGMENTS_REFRESH_CRON }, async (run) => {
+    const programs = await deps.db
+      .selectFrom('programs')
+      .select('id')
+      .where('current_version', '>', 0)
+      .execute();
+    for (const { id } of programs) await refresh(id, run.signal);
   });
   jobs.register(
     SIMULATION_JOB,

@@ -22,6 +22,7 @@ import {
   type ProgramVersionView,
 } from '../../programs/index.ts';
 import { validateProgramDocument } from '../../rules/index.ts';
+import { SEGMENTS_REFRESH_JOB } from '../../segments/refresh.ts';
 import { describeCount, principalOf, type App, type AppDeps } from '../app.ts';
 import { decodeCursor, encodeCursor, sendBadCursor } from '../cursor.ts';
 import { idempotent, problemAnswer, send, type Answer } from '../idempotency.ts';
@@ -461,7 +462,11 @@ export function registerDraftRoutes(app: App, deps: AppDeps): void {
           }
         },
       );
-      if (published) deps.programs.forgetLatest(programId);
+      if (published) {
+        deps.programs.forgetLatest(programId);
+        // Members' rule segments follow the new definitions without waiting for events.
+        await deps.sendJob?.(SEGMENTS_REFRESH_JOB, { programId });
+      }
       return answered;
     },
   );

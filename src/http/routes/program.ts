@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { listChanges, type ProgramChange } from '../../programs/changes.ts';
+import { SEGMENTS_REFRESH_JOB } from '../../segments/refresh.ts';
 import { diffPrograms } from '../../programs/diff.ts';
 import {
   currentVersion,
@@ -147,6 +148,7 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
       if (outcome.status === 'unknown_program')
         return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
       deps.programs.forgetLatest(programId);
+      await deps.sendJob?.(SEGMENTS_REFRESH_JOB, { programId });
       const published = await readProgramVersion(db, programId, outcome.version);
       return versionJson(published as ProgramVersionView, outcome.version);
     },
@@ -288,7 +290,10 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
           return { status: 200, body: versionJson(view as ProgramVersionView, outcome.version) };
         },
       );
-      if (published) deps.programs.forgetLatest(programId);
+      if (published) {
+        deps.programs.forgetLatest(programId);
+        await deps.sendJob?.(SEGMENTS_REFRESH_JOB, { programId });
+      }
       return answered;
     },
   );

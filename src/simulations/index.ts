@@ -320,18 +320,18 @@ export async function runSimulation(
       return local;
     };
 
-    let after: { at: Date; id: string } | null = null;
-    while (totals.events < eventsTotal) {
+    const read = (after: { at: Date; id: string } | null) =>
+      readChunk(db, programId, claimed.window_from, claimed.window_to, after, chunk);
+    // The next chunk is read while this one is evaluated: PostgreSQL and Node work at once.
+    let next: Promise<Row[]> | null = read(null);
+    while (next && totals.events < eventsTotal) {
       if (signal?.aborted) throw new Error('the simulation run was stopped');
-      const rows = await readChunk(
-        db,
-        programId,
-        claimed.window_from,
-        claimed.window_to,
-        after,
-        chunk,
-      );
+      const rows: Row[] = await next;
       if (rows.length === 0) break;
+      const last = rows.at(-1) as Row;
+      next = rows.length === chunk ? read({ at: last.occurred_at, id: last.id }) : null;
+      // Never left unobserved: a run that stops early does not await it.
+      next?.catch(() => {});
       for (const row of rows) {
         if (totals.events >= eventsTotal) break;
         const p = states[0].evaluate(row, localOf(row.occurred_at, published.document.timeZone));
@@ -351,8 +351,6 @@ export async function runSimulation(
           add(segments, s, p.segments.includes(s) ? pp : 0, d.segments.includes(s) ? dp : 0);
         add(members, row.member_id, pp, dp);
       }
-      const last = rows.at(-1) as Row;
-      after = { at: last.occurred_at, id: last.id };
       const progress = await db
         .updateTable('simulations')
         .set({ events_done: BigInt(totals.events) })

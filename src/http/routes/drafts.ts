@@ -22,7 +22,6 @@ import {
   type ProgramVersionView,
 } from '../../programs/index.ts';
 import { validateProgramDocument } from '../../rules/index.ts';
-import { SEGMENTS_REFRESH_JOB } from '../../segments/refresh.ts';
 import { describeCount, principalOf, type App, type AppDeps } from '../app.ts';
 import { decodeCursor, encodeCursor, sendBadCursor } from '../cursor.ts';
 import { idempotent, problemAnswer, send, type Answer } from '../idempotency.ts';
@@ -45,7 +44,7 @@ import {
   Validation,
 } from '../program-schemas.ts';
 import { IDEMPOTENCY_KEY_HEADER, problems } from '../schemas.ts';
-import { PROGRAM_BODY_BYTES_MAX, versionJson } from './program.ts';
+import { PROGRAM_BODY_BYTES_MAX, refreshSegmentsSoon, versionJson } from './program.ts';
 
 const PAGE_SIZE_DEFAULT = 50;
 const DRAFT_ID = /^drf_[0-9A-Z]{26}$/;
@@ -464,8 +463,7 @@ export function registerDraftRoutes(app: App, deps: AppDeps): void {
       );
       if (published) {
         deps.programs.forgetLatest(programId);
-        // Members' rule segments follow the new definitions without waiting for events.
-        await deps.sendJob?.(SEGMENTS_REFRESH_JOB, { programId });
+        await refreshSegmentsSoon(deps, programId);
       }
       return answered;
     },

@@ -69,6 +69,19 @@ function changeJson(c: ProgramChange) {
   };
 }
 
+/**
+ * After a publish: members' rule segments follow the new definitions without waiting for
+ * their events. Best effort: the publish has committed, and the daily pass catches up if
+ * the job cannot be queued now.
+ */
+export async function refreshSegmentsSoon(deps: AppDeps, programId: string): Promise<void> {
+  try {
+    await deps.sendJob?.(SEGMENTS_REFRESH_JOB, { programId });
+  } catch (error) {
+    if (deps.logger) deps.logger.warn({ err: error, programId }, 'segment refresh not queued');
+  }
+}
+
 export function registerProgramRoutes(app: App, deps: AppDeps): void {
   const db = deps.handle.db;
 
@@ -148,7 +161,7 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
       if (outcome.status === 'unknown_program')
         return sendProblem(reply, problem('not-found', 'the program of this token does not exist'));
       deps.programs.forgetLatest(programId);
-      await deps.sendJob?.(SEGMENTS_REFRESH_JOB, { programId });
+      await refreshSegmentsSoon(deps, programId);
       const published = await readProgramVersion(db, programId, outcome.version);
       return versionJson(published as ProgramVersionView, outcome.version);
     },
@@ -292,7 +305,7 @@ export function registerProgramRoutes(app: App, deps: AppDeps): void {
       );
       if (published) {
         deps.programs.forgetLatest(programId);
-        await deps.sendJob?.(SEGMENTS_REFRESH_JOB, { programId });
+        await refreshSegmentsSoon(deps, programId);
       }
       return answered;
     },

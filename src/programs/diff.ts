@@ -96,7 +96,7 @@ export interface KeyedSection<K extends string> {
 }
 
 /** Top-level lists matched by id, each reported in its own section. */
-const KEYED_LISTS = { campaigns: 'campaign', experiments: 'experiment' } as const;
+const KEYED_LISTS = { rules: 'rule', campaigns: 'campaign', experiments: 'experiment' } as const;
 
 /**
  * A valid document nests about six levels deep. A draft nested deeper than this is reported as
@@ -268,12 +268,17 @@ function diffById(from: unknown[], to: unknown[], depth: number): ItemsDiff | un
   return result;
 }
 
-function ruleEntry({ id, name, position, value }: Item): RuleEntry {
-  return { id, name, position, rule: value };
-}
-
-function levelEntry({ id, name, position, value }: Item): TierLevelEntry {
-  return { id, name, position, level: value };
+/** A diff by id as its section of the result, each entry carrying its item under `key`. */
+function keyedSection<K extends string>(items: ItemsDiff, key: K): KeyedSection<K> {
+  const entry = ({ id, name, position, value }: Item) =>
+    ({ id, name, position, [key]: value }) as KeyedSection<K>['added'][number];
+  return {
+    added: items.added.map(entry),
+    removed: items.removed.map(entry),
+    changed: items.changed,
+    reordered: items.order !== undefined,
+    ...(items.order && { order: items.order }),
+  };
 }
 
 /**
@@ -294,39 +299,14 @@ export function diffPrograms(from: unknown, to: unknown): ProgramDiff {
   if (isObject(from) && isObject(to)) {
     for (const [key, a, b] of keyPairs(from, to)) {
       const pointer = `/${escapeToken(key)}`;
-      if (key === 'rules' && Array.isArray(a) && Array.isArray(b)) {
-        const rules = diffById(a, b, 1);
-        if (rules === undefined) {
-          diffValues(a, b, pointer, 1, fields);
-        } else {
-          diff.rules = {
-            added: rules.added.map(ruleEntry),
-            removed: rules.removed.map(ruleEntry),
-            changed: rules.changed,
-            reordered: rules.order !== undefined,
-            ...(rules.order && { order: rules.order }),
-          };
-        }
-      } else if (Object.hasOwn(KEYED_LISTS, key) && Array.isArray(a) && Array.isArray(b)) {
+      if (Object.hasOwn(KEYED_LISTS, key) && Array.isArray(a) && Array.isArray(b)) {
         const section = key as keyof typeof KEYED_LISTS;
         const entryKey = KEYED_LISTS[section];
         const items = diffById(a, b, 1);
         if (items === undefined) {
           diffValues(a, b, pointer, 1, fields);
         } else {
-          const entry = ({ id, name, position, value }: Item) => ({
-            id,
-            name,
-            position,
-            [entryKey]: value,
-          });
-          diff[section] = {
-            added: items.added.map(entry),
-            removed: items.removed.map(entry),
-            changed: items.changed,
-            reordered: items.order !== undefined,
-            ...(items.order && { order: items.order }),
-          } as never;
+          diff[section] = keyedSection(items, entryKey) as never;
         }
       } else if (key === 'tiers' && isObject(a) && isObject(b)) {
         for (const [tierKey, c, d] of keyPairs(a, b)) {
@@ -338,13 +318,7 @@ export function diffPrograms(from: unknown, to: unknown): ProgramDiff {
           if (levels === undefined) {
             diffValues(c, d, at, 2, fields);
           } else {
-            diff.tierLevels = {
-              added: levels.added.map(levelEntry),
-              removed: levels.removed.map(levelEntry),
-              changed: levels.changed,
-              reordered: levels.order !== undefined,
-              ...(levels.order && { order: levels.order }),
-            };
+            diff.tierLevels = keyedSection(levels, 'level');
           }
         }
       } else {

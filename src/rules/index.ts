@@ -59,6 +59,12 @@ export {
   type CampaignUsageIncrement,
 } from './engine.ts';
 export { experimentBucket, groupOf, experimentActive, BUCKETS } from './experiments.ts';
-export { metricsOf, EMPTY_STATS, type MemberStats } from './metrics.ts';
+export {
+  metricsOf,
+  statsOfRow,
+  EMPTY_STATS,
+  type MemberStats,
+  type MemberStatsRow,
+} from './metrics.ts';
 export { type MemberMetrics } from './cel.ts';
 export { programTemplate, TEMPLATE_NAMES, type TemplateName } from './templates.ts';

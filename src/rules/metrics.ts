@@ -17,6 +17,29 @@ export interface MemberStats {
   counters: Record<string, bigint>;
 }
 
+/** The member row's columns that hold the stats. */
+export interface MemberStatsRow {
+  lifetime_spend: bigint | string;
+  lifetime_points: bigint | string;
+  event_count: bigint | string;
+  first_event_at: Date | null;
+  last_event_at: Date | null;
+  counters: Record<string, number | string> | null;
+}
+
+export function statsOfRow(row: MemberStatsRow): MemberStats {
+  return {
+    spendMinor: BigInt(row.lifetime_spend),
+    points: BigInt(row.lifetime_points),
+    events: BigInt(row.event_count),
+    firstEventAt: row.first_event_at,
+    lastEventAt: row.last_event_at,
+    counters: Object.fromEntries(
+      Object.entries(row.counters ?? {}).map(([id, count]) => [id, BigInt(count)]),
+    ),
+  };
+}
+
 export const EMPTY_STATS: MemberStats = {
   spendMinor: 0n,
   points: 0n,

@@ -9,7 +9,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { INVALIDATION_CHANNEL, invalidationPayloads } from '../members/cache.ts';
 import type { ProgramCache } from '../programs/index.ts';
-import { localTime, metricsOf } from '../rules/index.ts';
+import { localTime, metricsOf, statsOfRow } from '../rules/index.ts';
 
 /** The job that re-evaluates one program's rule segments (data: { programId }). */
 export const SEGMENTS_REFRESH_JOB = 'segments.refresh';
@@ -67,16 +67,7 @@ export async function refreshRuleSegments(
     if (page.rows.length === 0) return outcome;
     const updates: { id: string; xmin: string; segments: string[] }[] = [];
     for (const row of page.rows) {
-      const stats = {
-        spendMinor: BigInt(row.lifetime_spend),
-        points: BigInt(row.lifetime_points),
-        events: BigInt(row.event_count),
-        firstEventAt: row.first_event_at,
-        lastEventAt: row.last_event_at,
-        counters: Object.fromEntries(
-          Object.entries(row.counters ?? {}).map(([k, v]) => [k, BigInt(v)]),
-        ),
-      };
+      const stats = statsOfRow(row);
       const segments = program
         .segmentsFor({
           event: { id: '', type: '', memberId: row.id, occurredAt: now, attributes: {} },

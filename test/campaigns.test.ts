@@ -152,6 +152,11 @@ describe('budgets and caps', () => {
       .where('campaign_id', '=', 'launch')
       .execute();
     expect(counters.map((c) => [c.period, Number(c.points)])).toEqual([['total', 1005]]);
+    const status = await t.request('GET', '/v1/program/campaigns', token);
+    expect(status.statusCode, status.body).toBe(200);
+    expect(status.json()).toMatchObject({
+      items: [{ id: 'launch', budget: { points: 1005, spent: 1005, remaining: 0 } }],
+    });
 
     const after = await earn(token, 'budget-late', '1.00', MONDAY);
     expect(after.pointsEarned).toBe(1);
@@ -190,6 +195,17 @@ describe('budgets and caps', () => {
     expect((await earn(token, 'cap-e', '10.00', day1)).pointsEarned).toBe(10);
     // A new local day in Prague (00:30 on the 16th) starts both caps afresh.
     expect((await earn(token, 'cap-a', '10.00', '2026-06-15T22:30:00Z')).pointsEarned).toBe(20);
+    // Today, in Prague, is the 16th: what the campaign has given today, of its 40.
+    const status = await t.request('GET', '/v1/program/campaigns', token);
+    expect(status.json()).toMatchObject({
+      items: [
+        {
+          id: 'daily',
+          budget: null,
+          perCampaignCap: { points: 40, spent: 10, remaining: 30, period: '2026-06-16' },
+        },
+      ],
+    });
   });
 });
 

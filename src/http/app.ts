@@ -14,6 +14,7 @@ import type { ProgramCache } from '../programs/index.ts';
 import { registerOAuthRoutes } from './oauth-routes.ts';
 import { PROBLEMS, problem, sendProblem, type FieldError } from './problems.ts';
 import { registerDraftRoutes } from './routes/drafts.ts';
+import { registerCampaignRoutes } from './routes/campaigns.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerSegmentRoutes } from './routes/segments.ts';
 import { registerSimulationRoutes } from './routes/simulations.ts';
@@ -210,6 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerProgramRoutes(app, deps);
   registerDraftRoutes(app, deps);
   registerExperimentRoutes(app, deps);
+  registerCampaignRoutes(app, deps);
   await registerSegmentRoutes(app, deps);
   registerSimulationRoutes(app, deps);
   registerRewardRoutes(app, deps);

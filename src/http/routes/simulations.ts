@@ -54,7 +54,8 @@ const SimulationSchema = Type.Object(
           Type.Object({
             id: Type.String(),
             source: Type.String({
-              description: 'rule, campaign, or campaign:<id> for a campaign rule',
+              description:
+                'rule; experiment:<id>/<variant> for a variant rule; campaign for the points a campaign awarded',
             }),
             ...Sums,
             fired: Type.Object({ published: Type.Integer(), draft: Type.Integer() }),

@@ -22,6 +22,7 @@ import { Fraction, parseAmount } from '../src/money/index.ts';
 import {
   compileProgram,
   localTime,
+  programTemplate,
   validateProgramDocument,
   type CompiledProgram,
   type EvaluationInput,
@@ -315,16 +316,8 @@ const PROGRAM = {
     review: { kind: 'custom', amount: 'forbidden' },
   },
   rules: RULES.map((r) => r.rule),
-  tiers: {
-    metric: { type: 'points' },
-    window: { type: 'calendarYear' },
-    levels: [
-      { id: 'bronze', name: 'Bronze', threshold: 0, multiplier: '1' },
-      { id: 'silver', name: 'Silver', threshold: 1000, multiplier: '1.1' },
-      { id: 'gold', name: 'Gold', threshold: 5000, multiplier: '1.25' },
-      { id: 'platinum', name: 'Platinum', threshold: 20000, multiplier: '1.5' },
-    ],
-  },
+  // The retail reference program's tiers, so both engines see its tier multipliers.
+  tiers: programTemplate('retail').tiers,
   settings: { maxPointsPerEvent: 4000 },
 };
 

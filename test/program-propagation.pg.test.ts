@@ -6,7 +6,7 @@ import { SCOPES, createClient } from '../src/auth/index.ts';
 import { createProgram } from '../src/programs/index.ts';
 import { programTemplate } from '../src/rules/index.ts';
 import { freshDatabase, type TestDatabase } from './support/db.ts';
-import { spawnPatron, type PatronProcess } from './support/process.ts';
+import { spawnOnDatabase, type PatronProcess } from './support/process.ts';
 
 let database: TestDatabase;
 const started: PatronProcess[] = [];
@@ -34,13 +34,7 @@ afterAll(async () => {
 });
 
 async function start(): Promise<string> {
-  const patron = spawnPatron([], {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: database.url,
-    PATRON_DEMO: 'false',
-  });
+  const patron = spawnOnDatabase(database.url);
   started.push(patron);
   await patron.waitFor(/"msg":"listening"/);
   const port = /"port":(\d+)/.exec(patron.output())?.[1];

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOLD_RELEASE_JOB } from '../src/server.ts';
 import { freshDatabase, type TestDatabase } from './support/db.ts';
-import { spawnPatron, type PatronProcess } from './support/process.ts';
+import { spawnOnDatabase, type PatronProcess } from './support/process.ts';
 
 let database: TestDatabase;
 const started: PatronProcess[] = [];
@@ -20,13 +20,7 @@ afterAll(async () => {
 });
 
 function start(role: string): PatronProcess {
-  const patron = spawnPatron(['--role', role], {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: database.url,
-    PATRON_DEMO: 'false',
-  });
+  const patron = spawnOnDatabase(database.url, ['--role', role]);
   started.push(patron);
   return patron;
 }

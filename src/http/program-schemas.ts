@@ -4,6 +4,7 @@ import { Type, type TSchema } from 'typebox';
 import { DRAFT_NAME_LENGTH_MAX } from '../programs/drafts.ts';
 import { REASON_LENGTH_MAX } from '../programs/index.ts';
 import { ProgramDocumentSchema, RETAIL_EXAMPLE } from '../rules/index.ts';
+import { PageQuery } from './schemas.ts';
 
 const Instant = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -352,15 +353,7 @@ export const DiffQuery = Type.Object({
 });
 
 export const ListQuery = Type.Object({
-  cursor: Type.Optional(
-    Type.String({ maxLength: 200, description: 'Opaque cursor from nextCursor' }),
-  ),
-  limit: Type.Optional(
-    Type.String({
-      pattern: '^(?:[1-9]|[1-9][0-9]|[1-4][0-9]{2}|500)$',
-      description: '1 to 500, default 50',
-    }),
-  ),
+  ...PageQuery.properties,
   status: Type.Optional(
     Type.Literal('all', { description: 'Include settled items (default: only those still open)' }),
   ),

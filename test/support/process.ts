@@ -70,3 +70,20 @@ export function spawnPatron(
     },
   };
 }
+
+/**
+ * Patron on a PostgreSQL test database (the server pass), no demo, logging at info so tests
+ * can wait for its lines; `args` picks a role.
+ */
+export function spawnOnDatabase(
+  databaseUrl: string | undefined,
+  args: string[] = [],
+): PatronProcess {
+  return spawnPatron(args, {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: databaseUrl,
+    PATRON_DEMO: 'false',
+  });
+}

@@ -6,7 +6,7 @@ import { IMPORT_LINES_MAX, importStaticSegment, listSegmentMembers } from '../..
 import { principalOf, type App, type AppDeps } from '../app.ts';
 import { decodeCursor, encodeCursor, sendBadCursor } from '../cursor.ts';
 import { problem, sendProblem } from '../problems.ts';
-import { problems } from '../schemas.ts';
+import { PageQuery, problems } from '../schemas.ts';
 
 /** A CSV of 100,000 member ids of up to 128 characters. */
 const IMPORT_BODY_BYTES_MAX = 16 * 1024 * 1024;
@@ -65,12 +65,7 @@ export async function registerSegmentRoutes(app: App, deps: AppDeps): Promise<vo
           'A rule segment holds the members whose last event left them in it; a static segment the member ids imported into it.',
         security: [{ oauth2: ['members:read'] }],
         params: SegmentIdParam,
-        querystring: Type.Object({
-          cursor: Type.Optional(Type.String({ maxLength: 300 })),
-          limit: Type.Optional(
-            Type.String({ pattern: '^(?:[1-9]|[1-9][0-9]|[1-4][0-9]{2}|500)$' }),
-          ),
-        }),
+        querystring: PageQuery,
         response: { 200: SegmentMembers, ...problems(400, 401, 403, 404) },
       },
     },

@@ -34,7 +34,7 @@ function deps(): EventDeps & { writes: WriteCounts } {
     programs: new ProgramCache(),
     now: t.clock.now,
     members: new MemberViewCache(true),
-    writes: { checked: 0, locked: 0 },
+    writes: { checked: 0, locked: 0, deferred: 0 },
   };
 }
 
@@ -60,7 +60,7 @@ describe('writing a batch of events', () => {
       { raw: purchase('guard-lone', '12.50', AT, { id: 'guard-lone-1' }), at: '' },
     ]);
     expect(created(outcome)).toBe(12);
-    expect(d.writes).toEqual({ checked: 1, locked: 0 });
+    expect(d.writes).toEqual({ checked: 1, locked: 0, deferred: 0 });
     expect(await available('guard-lone')).toBe(12n);
   });
 
@@ -179,7 +179,7 @@ describe('writing a batch of events', () => {
     ]);
     expect(created(outcomes[0])).toBe(10);
     expect(created(outcomes[1])).toBe(-4);
-    expect(d.writes).toEqual({ checked: 0, locked: 1 });
+    expect(d.writes).toEqual({ checked: 0, locked: 1, deferred: 0 });
     expect(await available('guard-round')).toBe(6n);
   });
 });

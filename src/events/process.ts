@@ -15,16 +15,22 @@
 //   the batch runs again under 'lock'. Three round trips instead of six for an event:
 //   measured, the round trips were most of an event's latency.
 // - 'lock': one transaction that creates missing members and locks every member row in
-//   sorted order before it reads, so concurrent batches for the same members queue
-//   instead of conflicting. A refund whose original is earlier in the same batch starts a
-//   new round in that transaction, so it sees the original's postings exactly as a later
-//   request would; such a batch goes straight to 'lock'.
+//   sorted order before it reads. It never waits for a member row: a row that another
+//   transaction holds (or a member that another is creating) is skipped, and that member's
+//   events are written right after, by a transaction of their own that waits for the row
+//   ('wait'). So concurrent batches that share a few members do not queue behind each
+//   other: measured, four concurrent batches of 500 over 20,000 members spent most of their
+//   time waiting for each other's locks. A batch is not atomic as a whole, only each event.
+//   A refund whose original is earlier in the same batch starts a new round in that
+//   transaction, so it sees the original's postings exactly as a later request would; such
+//   a batch goes straight to 'lock'.
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { lotExpiresAt } from '../expiry/policy.ts';
 import { LedgerBatch, openLots, pendingLotsOf, type LotRow } from '../ledger/index.ts';
 import { formatAmount } from '../money/index.ts';
 import type { MemberViewCache } from '../members/cache.ts';
+import { memberRowsByKey } from '../members/rows.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import {
   EMPTY_STATS,
@@ -97,6 +103,8 @@ export interface WriteCounts {
   checked: number;
   /** Batches written under 'lock' (large, with rounds, or after a conflict). */
   locked: number;
+  /** Events deferred by 'lock' because another transaction held their member's row. */
+  deferred: number;
 }
 
 export interface Submission {
@@ -121,8 +129,8 @@ export async function processEvents(
   const pendingIndexes = parsed.flatMap((p, i) => (p.ok ? [i] : []));
   if (pendingIndexes.length === 0) return outcomes as EventOutcome[];
 
-  const run = async (indexes: number[], guard: Guard) => {
-    const results =
+  const run = async (indexes: number[], guard: Guard): Promise<BatchResult> => {
+    const batch =
       guard === 'check'
         ? await processBatch(deps, deps.db, programId, submissions, parsed, indexes, guard)
         : await deps.db
@@ -131,34 +139,41 @@ export async function processEvents(
               processBatch(deps, trx, programId, submissions, parsed, indexes, guard),
             );
     // After the commit: no read can cache a view older than what was just written.
-    const changed = results.flatMap(([, o]) => (o.status === 'created' ? [o.body.memberId] : []));
+    const changed = batch.results.flatMap(([, o]) =>
+      o.status === 'created' ? [o.body.memberId] : [],
+    );
     deps.members.invalidate(programId, changed);
-    return results;
+    for (const [i, outcome] of batch.results) outcomes[i] = outcome;
+    return batch;
   };
 
   try {
-    let results: [number, EventOutcome][] | undefined;
+    let batch: BatchResult | undefined;
     if (pendingIndexes.length <= CHECK_BATCH_SIZE_MAX) {
       try {
-        results = await run(pendingIndexes, 'check');
+        batch = await run(pendingIndexes, 'check');
         if (deps.writes) deps.writes.checked += 1;
       } catch (error) {
         if (!isWriteConflict(error)) throw error;
       }
     }
-    if (results === undefined) {
+    if (batch === undefined) {
       if (deps.writes) deps.writes.locked += 1;
-      results = await run(pendingIndexes, 'lock');
+      batch = await run(pendingIndexes, 'lock');
     }
-    for (const [i, outcome] of results) outcomes[i] = outcome;
+    // The events of members that another transaction held are written once it is done, in a
+    // transaction of their own that waits for their rows (the first one has committed).
+    if (batch.deferred.length > 0) {
+      if (deps.writes) deps.writes.deferred += batch.deferred.length;
+      await run(batch.deferred, 'wait');
+    }
   } catch (error) {
     if (!isRetryable(error)) throw error;
     // Another transaction committed one of these event ids, or a deadlock or serialisation
-    // failure hit: redo each event on its own (a bounded number of times), so one collision
-    // cannot fail its neighbours, and a replay now finds the committed event.
+    // failure hit: redo each event not yet answered on its own (a bounded number of times),
+    // so one collision cannot fail its neighbours, and a replay now finds the committed event.
     for (const i of pendingIndexes) {
-      const single = await retried(() => run([i], 'lock'));
-      outcomes[i] = (single[0] as [number, EventOutcome])[1];
+      if (outcomes[i] === undefined) await retried(() => run([i], 'wait'));
     }
   }
   return outcomes as EventOutcome[];
@@ -194,8 +209,17 @@ function isWriteConflict(error: unknown): boolean {
 /** A batch that 'check' cannot write in one statement (it needs rounds). */
 class NeedsLock extends Error {}
 
-/** See the top of this file. */
-type Guard = 'check' | 'lock';
+/**
+ * See the top of this file. 'lock' skips member rows that another transaction holds and
+ * defers their events; 'wait' (for those deferred events) waits for the rows instead.
+ */
+type Guard = 'check' | 'lock' | 'wait';
+
+interface BatchResult {
+  results: [number, EventOutcome][];
+  /** Submissions left for a later transaction: their member's row was held by another. */
+  deferred: number[];
+}
 
 type Parsed = ReturnType<typeof parseEvent>;
 
@@ -207,7 +231,7 @@ async function processBatch(
   parsed: Parsed[],
   indexes: number[],
   guard: Guard,
-): Promise<[number, EventOutcome][]> {
+): Promise<BatchResult> {
   const now = deps.now();
   const results: [number, EventOutcome][] = [];
   const items = indexes.map((i) => ({
@@ -227,7 +251,9 @@ async function processBatch(
         FROM events e WHERE e.program_id = p.id AND e.id = ANY(${items.map((v) => v.event.id)}::text[])) AS existing
     FROM programs p WHERE p.id = ${programId}`.execute(trx);
   const version = head.rows[0]?.current_version ?? 0;
-  if (version === 0) return indexes.map((i) => [i, { status: 'unknown_program' }]);
+  if (version === 0) {
+    return { results: indexes.map((i) => [i, { status: 'unknown_program' }]), deferred: [] };
+  }
   const program = await deps.programs.get(trx, programId, version);
   deps.programs.remember(programId, program);
   const existing = new Map<string, { hash: string; response: EventResponse }>();
@@ -288,6 +314,7 @@ async function processBatch(
   // Decided before anything is written: a 'check' write commits at once.
   if (guard === 'check' && rounds.length > 1) throw new NeedsLock();
   const outcomesByIndex = new Map<number, EventOutcome>();
+  const deferred: Deferred = { members: new Set(), events: new Set(), indexes: [] };
   for (const round of rounds) {
     for (const [i, outcome] of await processRound(
       trx,
@@ -297,13 +324,20 @@ async function processBatch(
       submissions,
       now,
       guard,
+      deferred,
     )) {
       outcomesByIndex.set(i, outcome);
     }
   }
   for (const [i, outcome] of outcomesByIndex) results.push([i, outcome]);
 
+  const deferredIndexes = new Set(deferred.indexes);
   for (const dup of duplicates) {
+    if (deferredIndexes.has(dup.of)) {
+      // Its first occurrence is written later: so is it, and it is answered as a replay then.
+      deferred.indexes.push(dup.index);
+      continue;
+    }
     const first = (outcomesByIndex.get(dup.of) ?? invalid.get(dup.of)) as EventOutcome;
     const sameBody = hashes.get(dup.index) === hashes.get(dup.of);
     if (!sameBody) {
@@ -320,7 +354,16 @@ async function processBatch(
       results.push([dup.index, first]);
     }
   }
-  return results;
+  return { results, deferred: deferred.indexes };
+}
+
+/** What 'lock' leaves for a later transaction, across the rounds of a batch. */
+interface Deferred {
+  /** Members whose row another transaction held: all their events in this batch wait. */
+  members: Set<string>;
+  /** The ids of the deferred events (a refund of one of them waits too). */
+  events: Set<string>;
+  indexes: number[];
 }
 
 export interface MemberState {
@@ -331,6 +374,8 @@ export interface MemberState {
   insert: boolean;
   /** The row version read ('check' writes only if it is still the same). */
   xmin: string | null;
+  /** Where that row version is: the write finds the row by it, whatever the statistics. */
+  ctid: string | null;
   available: bigint;
   pending: bigint;
   held: bigint;
@@ -364,11 +409,25 @@ async function processRound(
   trx: Kysely<Database>,
   programId: string,
   program: CompiledProgram,
-  items: { index: number; event: ValidEvent }[],
+  roundItems: { index: number; event: ValidEvent }[],
   submissions: Submission[],
   now: Date,
   guard: Guard,
+  deferred: Deferred,
 ): Promise<[number, EventOutcome][]> {
+  const defer = (item: { index: number; event: ValidEvent }) => {
+    deferred.members.add(item.event.memberId);
+    deferred.events.add(item.event.id);
+    deferred.indexes.push(item.index);
+  };
+  // A member whose row was held in an earlier round keeps its events in order: all wait.
+  const items = roundItems.filter((item) => {
+    const waits =
+      deferred.members.has(item.event.memberId) ||
+      (item.event.refundOf !== undefined && deferred.events.has(item.event.refundOf));
+    if (waits) defer(item);
+    return !waits;
+  });
   const document = program.document;
   const settings = document.settings ?? { createMembersOnEvent: true, negativeBalance: 'allow' };
   const tiers = document.tiers;
@@ -455,37 +514,66 @@ async function processRound(
       segments: string[];
     };
     const inserted = new Set<string>();
-    if (createIds.length > 0 && guard === 'lock') {
+    if (createIds.length > 0 && guard !== 'check') {
       // Sorted input, so concurrent batches insert (and wait on each other's inserts) in one
-      // order; a conflict leaves the existing row alone (no new row version).
+      // order; a conflict leaves the existing row alone (no new row version). Existing rows
+      // are not even tried: the uniqueness check of an insert waits for a transaction that
+      // is updating the row it conflicts with, and 'lock' must not wait for member rows.
+      // Nor for a new member that another 'lock' transaction is creating: each creation
+      // takes a try-lock on the id first, and the events of an id it cannot take wait for a
+      // later transaction. (LIMIT keeps the probe a lookup by key, whatever the statistics.)
       const created = await sql<{
         id: string;
       }>`INSERT INTO members (program_id, id, created_at, updated_at, tier_id, tier_since)
           SELECT ${programId}, id, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz,
             ${lowest?.id ?? null}::text, ${lowest ? now.toISOString() : null}::timestamptz
-          FROM unnest(${createIds}::text[]) WITH ORDINALITY AS t(id, n) ORDER BY n
+          FROM unnest(${createIds}::text[]) WITH ORDINALITY AS t(id, n)
+          WHERE NOT EXISTS (SELECT 1 FROM (SELECT 1 FROM members e
+              WHERE e.program_id = ${programId} AND e.id = t.id LIMIT 1) AS found)
+            ${guard === 'lock' ? sql`AND pg_try_advisory_xact_lock(hashtext(${`patron.member-creation:${programId}`}), hashtext(t.id))` : sql``}
+          ORDER BY n
           ON CONFLICT (program_id, id) DO NOTHING RETURNING id`.execute(trx);
       for (const row of created.rows) inserted.add(row.id);
     }
-    // Then every row is locked in sorted order (bytewise, as JavaScript sorts these ASCII
-    // ids), so concurrent postings cannot deadlock.
+    // Then every row is locked in sorted order (bytewise), so concurrent postings cannot
+    // deadlock. Each row is found by its key (see memberRowsByKey).
+    const lock = guard === 'check' ? false : guard === 'lock' ? 'skip' : 'wait';
     const rows =
       // The same statement reads each member's tier metric before this round (as of today).
       (
-        await sql<
-          Row & { tier_value: bigint | null; xmin: string }
-        >`SELECT m.id, false AS inserted, m.available, m.pending, m.held,
-          m.tier_id, m.tier_since, m.attributes, m.xmin::text AS xmin,
+        await sql<Row & { tier_value: bigint | null; xmin: string; ctid: string }>`SELECT m.id,
+          false AS inserted, m.available, m.pending, m.held,
+          m.tier_id, m.tier_since, m.attributes, m.row_xmin::text AS xmin, m.row_ctid::text AS ctid,
           m.lifetime_spend, m.lifetime_points, m.event_count, m.first_event_at, m.last_event_at, m.counters,
           m.segments,
           ${tierMetricSql(tierMetrics, range)} AS tier_value
-        FROM members m
-        WHERE m.program_id = ${programId} AND m.id = ANY(${memberIds}::text[]) ORDER BY m.id COLLATE "C"
-        ${guard === 'lock' ? sql`FOR UPDATE OF m` : sql``}`.execute(trx)
+        FROM ${memberRowsByKey(programId, memberIds, lock)}`.execute(trx)
       ).rows.map((row) => {
         if (row.tier_value !== null) baseline.set(row.id, row.tier_value);
         return { ...row, inserted: inserted.has(row.id) };
       });
+    if (lock === 'skip' && rows.length < memberIds.length) {
+      // A row not returned is held by another transaction, or being created by one (its
+      // events wait for a later transaction, so this one never waits for a member row), or
+      // does not exist.
+      const found = new Set(rows.map((r) => r.id));
+      const creatable = new Set(createIds);
+      const missing = memberIds.filter((id) => !found.has(id));
+      for (const id of missing) if (creatable.has(id)) deferred.members.add(id);
+      const unsure = missing.filter((id) => !creatable.has(id));
+      if (unsure.length > 0) {
+        const held = await sql<{ id: string }>`SELECT m.id
+          FROM ${memberRowsByKey(programId, unsure, false)}`.execute(trx);
+        for (const row of held.rows) deferred.members.add(row.id);
+      }
+      for (let i = accepted.length - 1; i >= 0; i -= 1) {
+        const item = accepted[i] as (typeof accepted)[number];
+        if (deferred.members.has(item.event.memberId)) {
+          defer(item);
+          accepted.splice(i, 1);
+        }
+      }
+    }
     for (const row of rows) {
       members.set(row.id, {
         id: row.id,
@@ -493,6 +581,7 @@ async function processRound(
         createdThisRound: row.inserted,
         insert: false,
         xmin: row.xmin,
+        ctid: row.ctid,
         available: row.available,
         pending: row.pending,
         held: row.held,
@@ -514,6 +603,7 @@ async function processRound(
         createdThisRound: true,
         insert: true,
         xmin: null,
+        ctid: null,
         available: 0n,
         pending: 0n,
         held: 0n,
@@ -630,7 +720,7 @@ async function processRound(
   if (campaignKeys.length > 0) {
     const ids = campaignKeys.map((k) => k.slice(0, k.indexOf('|')));
     const periods = campaignKeys.map((k) => k.slice(k.indexOf('|') + 1));
-    if (guard === 'lock') {
+    if (guard !== 'check') {
       await sql`INSERT INTO campaign_usage (program_id, campaign_id, period, points)
         SELECT ${programId}, campaign_id, period, 0
         FROM unnest(${ids}::text[], ${periods}::text[]) WITH ORDINALITY AS k(campaign_id, period, n) ORDER BY n
@@ -642,7 +732,7 @@ async function processRound(
         ON u.campaign_id = k.campaign_id AND u.period = k.period
       WHERE u.program_id = ${programId}
       ORDER BY u.campaign_id COLLATE "C", u.period COLLATE "C"
-      ${guard === 'lock' ? sql`FOR UPDATE OF u` : sql``}`.execute(trx);
+      ${guard !== 'check' ? sql`FOR UPDATE OF u` : sql``}`.execute(trx);
     for (const r of rows.rows)
       campaignUsage.set(`${r.campaign_id}|${r.period}`, { points: r.points, xmin: r.xmin });
   }

@@ -118,12 +118,14 @@ export async function writeRound(
         lifetime_points = c.lifetime_points, event_count = c.event_count, first_event_at = c.first_event_at,
         last_event_at = c.last_event_at, counters = c.counters, segments = c.segments
       FROM member_rows c
-      -- The id list lets the plan find each row by its key, also as a prepared statement's
-      -- generic plan, which cannot know how few rows the JSON holds. A row whose version is
-      -- no longer the one read is left alone, and the check below fails the statement.
-      WHERE members.program_id = ${programId} AND members.id = ANY(${updated.map((m) => m.id)}::text[])
+      -- The row versions read are found by where they are (a TID scan), not by program_id:
+      -- before the table has statistics, the planner would read every member of the
+      -- program by that index and filter. The program is checked below instead. A row
+      -- whose version is no longer the one read is left alone, and the check below fails
+      -- the statement.
+      WHERE members.ctid = ANY(${updated.map((m) => m.ctid)}::tid[])
         AND members.id = c.id AND NOT c.insert AND members.xmin = c.xmin
-      RETURNING 1),
+      RETURNING members.program_id),
     inserted_members AS (
       INSERT INTO members (program_id, id, created_at, updated_at, available, pending, held, tier_id, tier_since,
         lifetime_spend, lifetime_points, event_count, first_event_at, last_event_at, counters, segments)
@@ -185,7 +187,7 @@ export async function writeRound(
       (SELECT count(*) FROM inserted_campaigns) AS inserted_campaigns,
       CASE WHEN (SELECT count(*) FROM written_campaigns) <> ${campaignUpdates}
         THEN patron_write_conflict('a campaign budget changed since it was read') END AS campaigns_checked,
-      CASE WHEN (SELECT count(*) FROM written_members) <> ${updated.length}
+      CASE WHEN (SELECT count(*) FROM written_members WHERE program_id = ${programId}) <> ${updated.length}
         THEN patron_write_conflict('a member changed since it was read') END AS checked`.execute(
     trx,
   );

@@ -1,0 +1,147 @@
+// A batch written under lock never waits for a member row that another transaction holds:
+// it writes the events of every other member at once, and those of the held member in a
+// transaction of its own once the row is free (src/events/process.ts, 'lock' and 'wait').
+// Needs a second connection that holds a row lock, so it runs on the server only.
+// Real: database, rules, ledger. Faked: the clock only, held still.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  processEvents,
+  type EventDeps,
+  type EventOutcome,
+  type WriteCounts,
+} from '../src/events/index.ts';
+import { MemberViewCache } from '../src/members/cache.ts';
+import { ProgramCache } from '../src/programs/index.ts';
+import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
+
+/** Monday 15 June 2026, 12:00 in Prague; events an hour earlier are plain weekday events. */
+const NOW = '2026-06-15T10:00:00Z';
+const AT = '2026-06-15T09:00:00Z';
+/** More events than a checked write takes, so the batch is written under lock at once. */
+const BATCH = 80;
+
+let t: TestApp;
+let holder: pg.Client;
+
+beforeAll(async () => {
+  t = await startTestApp({ now: NOW });
+  await t.program('retail', 'retail');
+  holder = new pg.Client({ connectionString: t.handle.url });
+  await holder.connect();
+});
+afterAll(async () => {
+  await holder.end();
+  await t.close();
+});
+
+function deps(): EventDeps & { writes: WriteCounts } {
+  return {
+    db: t.handle.db,
+    programs: new ProgramCache(),
+    now: t.clock.now,
+    members: new MemberViewCache(true),
+    writes: { checked: 0, locked: 0, deferred: 0 },
+  };
+}
+
+async function committedEvents(ids: string[]): Promise<number> {
+  const { rows } = await holder.query<{ n: string }>(
+    `SELECT count(*) AS n FROM events WHERE program_id = 'retail' AND id = ANY($1::text[])`,
+    [ids],
+  );
+  return Number(rows[0]?.n);
+}
+
+async function available(memberId: string): Promise<bigint> {
+  const row = await t.handle.db
+    .selectFrom('members')
+    .select('available')
+    .where('program_id', '=', 'retail')
+    .where('id', '=', memberId)
+    .executeTakeFirstOrThrow();
+  return row.available;
+}
+
+describe('a batch and a member row another transaction holds', () => {
+  it('writes the other members at once and the held member, in order, once its row is free', async () => {
+    await processEvents(deps(), 'retail', [
+      { raw: purchase('held', '10.00', AT, { id: 'held-0' }), at: '' },
+    ]);
+    expect(await available('held')).toBe(10n);
+
+    // The held member's purchase and then its refund (two rounds), among other members.
+    const heldPurchase = purchase('held', '20.00', AT, { id: 'held-1' });
+    const heldRefund = refund('held', 'held-1', '20.00', AT);
+    const others = Array.from({ length: BATCH - 2 }, (_, i) =>
+      purchase(`free-${i}`, '5.00', AT, { id: `free-${i}` }),
+    );
+    const batch = [heldPurchase, ...others.slice(0, 40), heldRefund, ...others.slice(40)];
+
+    await holder.query('BEGIN');
+    await holder.query(
+      `SELECT 1 FROM members WHERE program_id = 'retail' AND id = 'held' FOR UPDATE`,
+    );
+    const d = deps();
+    let settled = false;
+    const written = processEvents(
+      d,
+      'retail',
+      batch.map((raw, i) => ({ raw, at: `/events/${i}` })),
+    ).finally(() => (settled = true));
+
+    // The other members' events commit while the row is held; the held member's do not.
+    const otherIds = others.map((o) => o.id as string);
+    const deadline = Date.now() + 20_000;
+    while ((await committedEvents(otherIds)) < otherIds.length && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await committedEvents(otherIds)).toBe(otherIds.length);
+    expect(await committedEvents(['held-1', heldRefund.id as string])).toBe(0);
+    expect(settled).toBe(false);
+
+    await holder.query('COMMIT');
+    const outcomes = await written;
+
+    expect(outcomes.map((o) => o.status)).toEqual(batch.map(() => 'created'));
+    const pointsOf = (o: EventOutcome | undefined) =>
+      (o as Extract<EventOutcome, { status: 'created' }>).body.pointsEarned;
+    expect(pointsOf(outcomes[0])).toBe(20);
+    expect(pointsOf(outcomes[41])).toBe(-20);
+    expect(await available('held')).toBe(10n);
+    expect(await available('free-0')).toBe(5n);
+    expect(d.writes).toEqual({ checked: 0, locked: 1, deferred: 2 });
+  });
+
+  it('answers a repeated event of a held member once that member is written, as a replay', async () => {
+    await processEvents(deps(), 'retail', [
+      { raw: purchase('held-twice', '1.00', AT, { id: 'held-twice-0' }), at: '' },
+    ]);
+    const again = purchase('held-twice', '30.00', AT, { id: 'held-twice-1' });
+    const batch = [
+      again,
+      ...Array.from({ length: BATCH - 2 }, (_, i) =>
+        purchase(`free-twice-${i}`, '2.00', AT, { id: `free-twice-${i}` }),
+      ),
+      again,
+    ];
+    await holder.query('BEGIN');
+    await holder.query(
+      `SELECT 1 FROM members WHERE program_id = 'retail' AND id = 'held-twice' FOR UPDATE`,
+    );
+    const d = deps();
+    const written = processEvents(
+      d,
+      'retail',
+      batch.map((raw, i) => ({ raw, at: `/events/${i}` })),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await holder.query('COMMIT');
+    const outcomes = await written;
+
+    expect(outcomes[0]?.status).toBe('created');
+    expect(outcomes.at(-1)?.status).toBe('replayed');
+    expect(await available('held-twice')).toBe(31n);
+    expect(d.writes).toEqual({ checked: 0, locked: 1, deferred: 2 });
+  });
+});

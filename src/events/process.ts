@@ -30,7 +30,7 @@ import { lotExpiresAt } from '../expiry/policy.ts';
 import { LedgerBatch, openLots, pendingLotsOf, type LotRow } from '../ledger/index.ts';
 import { formatAmount } from '../money/index.ts';
 import type { MemberViewCache } from '../members/cache.ts';
-import { memberRowsByKey } from '../members/rows.ts';
+import { rowsByKey } from '../db/by-key.ts';
 import type { ProgramCache } from '../programs/index.ts';
 import {
   EMPTY_STATS,
@@ -248,7 +248,7 @@ async function processBatch(
     existing: { id: string; h: string; r: EventResponse }[];
   }>`SELECT p.current_version,
       (SELECT coalesce(json_agg(json_build_object('id', e.id, 'h', e.body_hash, 'r', e.response)), '[]'::json)
-        FROM events e WHERE e.program_id = p.id AND e.id = ANY(${items.map((v) => v.event.id)}::text[])) AS existing
+        FROM ${rowsByKey('events', 'e', programId, [...new Set(items.map((v) => v.event.id))])}) AS existing
     FROM programs p WHERE p.id = ${programId}`.execute(trx);
   const version = head.rows[0]?.current_version ?? 0;
   if (version === 0) {
@@ -452,9 +452,7 @@ async function processRound(
   const originalMembers = new Map<string, string>();
   if (refundIds.length > 0) {
     const rows = await sql<{ id: string; member_id: string }>`
-      SELECT id, member_id FROM events WHERE program_id = ${programId} AND id = ANY(${refundIds}::text[])`.execute(
-      trx,
-    );
+      SELECT e.id, e.member_id FROM ${rowsByKey('events', 'e', programId, refundIds)}`.execute(trx);
     for (const row of rows.rows) originalMembers.set(row.id, row.member_id);
   }
   const accepted: typeof items = [];
@@ -536,7 +534,7 @@ async function processRound(
       for (const row of created.rows) inserted.add(row.id);
     }
     // Then every row is locked in sorted order (bytewise), so concurrent postings cannot
-    // deadlock. Each row is found by its key (see memberRowsByKey).
+    // deadlock. Each row is found by its key (see rowsByKey).
     const lock = guard === 'check' ? false : guard === 'lock' ? 'skip' : 'wait';
     const rows =
       // The same statement reads each member's tier metric before this round (as of today).
@@ -547,7 +545,7 @@ async function processRound(
           m.lifetime_spend, m.lifetime_points, m.event_count, m.first_event_at, m.last_event_at, m.counters,
           m.segments,
           ${tierMetricSql(tierMetrics, range)} AS tier_value
-        FROM ${memberRowsByKey(programId, memberIds, lock)}`.execute(trx)
+        FROM ${rowsByKey('members', 'm', programId, memberIds, lock)}`.execute(trx)
       ).rows.map((row) => {
         if (row.tier_value !== null) baseline.set(row.id, row.tier_value);
         return { ...row, inserted: inserted.has(row.id) };
@@ -563,7 +561,7 @@ async function processRound(
       const unsure = missing.filter((id) => !creatable.has(id));
       if (unsure.length > 0) {
         const held = await sql<{ id: string }>`SELECT m.id
-          FROM ${memberRowsByKey(programId, unsure, false)}`.execute(trx);
+          FROM ${rowsByKey('members', 'm', programId, unsure)}`.execute(trx);
         for (const row of held.rows) deferred.members.add(row.id);
       }
       for (let i = accepted.length - 1; i >= 0; i -= 1) {
@@ -653,9 +651,7 @@ async function processRound(
             AS refunded_minor,
           coalesce((SELECT -sum(r.points) FROM events r WHERE r.program_id = e.program_id AND r.refund_of = e.id), 0)::bigint
             AS reversed_points
-        FROM events e WHERE e.program_id = ${programId} AND e.id = ANY(${refundIds}::text[])`.execute(
-      trx,
-    );
+        FROM ${rowsByKey('events', 'e', programId, refundIds)}`.execute(trx);
     for (const r of rows.rows) {
       originals.set(r.id, {
         id: r.id,

@@ -18,6 +18,7 @@
 // meanwhile has nothing left. Warnings are recorded per lot and expiry instant under a
 // primary key, in the transaction that writes their messages, so each is sent once.
 import assert from 'node:assert/strict';
+import { rowsByKey } from '../db/by-key.ts';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { LedgerBatch, ledgerWriteCtes } from '../ledger/index.ts';
@@ -218,7 +219,8 @@ async function expireMembers(
   inactivity: Inactivity | null,
 ): Promise<{ members: string[]; lots: number; points: bigint }> {
   return db.transaction().execute(async (trx) => {
-    // The event path locks member rows in this order (bytewise): no deadlock with it.
+    // The event path locks member rows in this order (bytewise): no deadlock with it. Rows
+    // and lots are found by key per member, whatever the statistics (see rowsByKey).
     const locked = await sql<{
       id: string;
       available: bigint;
@@ -227,8 +229,7 @@ async function expireMembers(
       last_active_day: string | null;
     }>`SELECT m.id, m.available, m.held, m.created_at,
         ${inactivity ? lastActiveSql() : sql`NULL::text`} AS last_active_day
-      FROM members m WHERE m.program_id = ${programId} AND m.id = ANY(${memberIds}::text[])
-      ORDER BY m.id COLLATE "C" FOR UPDATE OF m`.execute(trx);
+      FROM ${rowsByKey('members', 'm', programId, memberIds, 'wait')}`.execute(trx);
     const tz = program.document.timeZone;
     const inactive = inactivity
       ? locked.rows
@@ -241,11 +242,13 @@ async function expireMembers(
       member_id: string;
       remaining: bigint;
       expires_at: Date | null;
-    }>`SELECT id, member_id, remaining, expires_at FROM lots
-      WHERE program_id = ${programId} AND member_id = ANY(${memberIds}::text[])
-        AND account = 'available' AND remaining > 0
-        AND (expires_at <= ${now.toISOString()}::timestamptz OR member_id = ANY(${inactive}::text[]))
-      ORDER BY member_id COLLATE "C", expires_at, id
+    }>`SELECT l.id, l.member_id, l.remaining, l.expires_at
+      FROM unnest(${memberIds}::text[]) AS k(id)
+      CROSS JOIN LATERAL (SELECT id, member_id, remaining, expires_at FROM lots
+        WHERE program_id = ${programId} AND member_id = k.id AND account = 'available' AND remaining > 0
+          AND (expires_at <= ${now.toISOString()}::timestamptz OR member_id = ANY(${inactive}::text[]))
+        ORDER BY expires_at, id LIMIT ${EXPIRY_LOTS_PER_TRANSACTION_MAX}) AS l
+      ORDER BY l.member_id COLLATE "C", l.expires_at, l.id
       LIMIT ${EXPIRY_LOTS_PER_TRANSACTION_MAX}`.execute(trx);
     if (lots.rows.length === 0) return { members: [], lots: 0, points: 0n };
 
@@ -484,10 +487,15 @@ export function nextExpirySql(document: ProgramDocument): RawBuilder<unknown> {
         WHERE ${alias}.program_id = m.program_id AND ${alias}.member_id = m.id
           AND ${alias}.account = 'available' AND ${alias}.remaining > 0
         ORDER BY ${alias}.expires_at, ${alias}.earned_at, ${alias}.id LIMIT 1)`);
+  // The points of that expiry: summed over the member's lots read in the same index (OFFSET 0
+  // keeps the expiry out of the lot scan; with it there, the program-wide expiry index was
+  // chosen, which reads every lot of the program that expires at that instant: all of them,
+  // where points expire at the end of a year).
   return sql`${soonest('l')} AS next_lot_at,
-      (SELECT sum(l.remaining) FROM lots l WHERE l.program_id = m.program_id AND l.member_id = m.id
-        AND l.account = 'available' AND l.remaining > 0 AND l.expires_at = ${soonest('x')})::bigint
-        AS next_lot_points,
+      (SELECT sum(o.remaining) FROM (SELECT l.remaining, l.expires_at FROM lots l
+          WHERE l.program_id = m.program_id AND l.member_id = m.id AND l.account = 'available' AND l.remaining > 0
+          ORDER BY l.expires_at, l.earned_at, l.id OFFSET 0) AS o
+        WHERE o.expires_at = ${soonest('x')})::bigint AS next_lot_points,
       ${inactivity ? lastActiveSql() : sql`NULL::text`} AS last_active_day`;
 }
 

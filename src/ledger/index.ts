@@ -491,7 +491,9 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
     debited_lots AS (
       UPDATE lots SET remaining = lots.remaining - d.amount
       FROM json_to_recordset(${JSON.stringify(rows.lotDebits)}::json) AS d(id bigint, amount bigint)
-      WHERE lots.id = d.id
+      -- The id list lets the plan find the lots by key: joined to the JSON alone (which the
+      -- planner takes for 100 rows), the lots table was read whole.
+      WHERE lots.id = ANY(${rows.lotDebits.map((d) => d.id)}::bigint[]) AND lots.id = d.id
       RETURNING 1)`;
 }
 

@@ -6,6 +6,7 @@
 // statement that leaves alone any row an event changed since it was read (its xmin moved) or
 // holds now (skipped, not waited for): that event computes the member's segments from fresher
 // metrics.
+import { rowsByKey } from '../db/by-key.ts';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { INVALIDATION_CHANNEL, invalidationPayloads } from '../members/cache.ts';
@@ -92,12 +93,18 @@ export async function refreshRuleSegments(
       const written = await sql<{ id: string }>`
         WITH x AS (SELECT * FROM json_to_recordset(${JSON.stringify(updates)}::json) AS t(id text, xmin xid, segments text[]))
         UPDATE members SET segments = x.segments FROM x
-        WHERE members.program_id = ${programId} AND members.id = x.id AND members.xmin = x.xmin
-          -- Rows an event holds are skipped, not waited for: that event writes fresher
-          -- segments, and the pass never waits in a lock order of its own (no deadlock).
-          AND members.id IN (SELECT id FROM members
-            WHERE program_id = ${programId} AND id = ANY(${updates.map((u) => u.id)}::text[])
-            FOR UPDATE SKIP LOCKED)
+        -- Rows an event holds are skipped, not waited for: that event writes fresher
+        -- segments, and the pass never waits in a lock order of its own (no deadlock). The
+        -- rows of this program are found by key, then by where they are (see rowsByKey).
+        WHERE members.ctid = ANY(ARRAY(SELECT m.row_ctid
+            FROM ${rowsByKey(
+              'members',
+              'm',
+              programId,
+              updates.map((u) => u.id),
+              'skip',
+            )}))
+          AND members.id = x.id AND members.xmin = x.xmin
         RETURNING members.id`.execute(db);
       const ids = written.rows.map((r) => r.id);
       outcome.changed += ids.length;

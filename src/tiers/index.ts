@@ -239,8 +239,13 @@ export async function reevaluateTiers(
   for (;;) {
     let changed: string[] = [];
     const done = await db.transaction().execute(async (trx) => {
-      const members = await sql<{ id: string; tier_id: string | null; tier_value: bigint | null }>`
-        SELECT m.id, m.tier_id, ${tierMetricSql(metrics, range)} AS tier_value FROM members m
+      const members = await sql<{
+        id: string;
+        ctid: string;
+        tier_id: string | null;
+        tier_value: bigint | null;
+      }>`
+        SELECT m.id, m.ctid::text AS ctid, m.tier_id, ${tierMetricSql(metrics, range)} AS tier_value FROM members m
         WHERE m.program_id = ${programId} AND m.id > ${after}
         ORDER BY m.id LIMIT ${REEVALUATION_BATCH_SIZE} FOR UPDATE OF m`.execute(trx);
       if (members.rows.length === 0) return true;
@@ -266,9 +271,15 @@ export async function reevaluateTiers(
       }
       result.members += members.rows.length;
       if (changes.length > 0) {
+        // The rows read are locked, so where they are is stable: a TID scan finds exactly
+        // them, whatever the statistics (given program_id too, the planner may read every
+        // member of the program by it; see rowsByKey).
+        const where = new Map(members.rows.map((m) => [m.id, m.ctid]));
         await sql`UPDATE members SET tier_id = c.tier_id, tier_since = ${now.toISOString()}::timestamptz, updated_at = now()
           FROM unnest(${changes.map((c) => c.memberId)}::text[], ${changes.map((c) => c.toTier)}::text[]) AS c(id, tier_id)
-          WHERE members.program_id = ${programId} AND members.id = c.id`.execute(trx);
+          WHERE members.ctid = ANY(${changes.map((c) => where.get(c.memberId))}::tid[]) AND members.id = c.id`.execute(
+          trx,
+        );
         await recordTierChanges(trx, programId, changes);
         changed = changes.map((c) => c.memberId);
         // Other processes evict these members' cached views when this commits.

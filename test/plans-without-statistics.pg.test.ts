@@ -1,0 +1,149 @@
+// The event path finds its rows by key even before PostgreSQL has statistics on the tables
+// (a new installation in its first minute under load, before autovacuum's first ANALYZE):
+// without them the planner took a program for a handful of rows and answered
+// `program_id = $1 AND id = ANY($2)` by reading every member of the program. Counted here
+// by the rows that PostgreSQL's statistics views say were read from `members` and `events`.
+// Server only: the counters are PostgreSQL's, and so are the plans.
+// Real: database, rules, ledger. Faked: the clock only, held still.
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgres } from '../src/db/connect.ts';
+import {
+  processEvents,
+  type EventDeps,
+  type Submission,
+  type WriteCounts,
+} from '../src/events/index.ts';
+import { MemberViewCache } from '../src/members/cache.ts';
+import { ProgramCache } from '../src/programs/index.ts';
+import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
+
+const NOW = '2026-06-15T10:00:00Z';
+const AT = '2026-06-15T09:00:00Z';
+/** Members (and events) already stored: a scan of the program reads all of them. */
+const STORED = 3_000;
+/** At most this many rows read per event written; a scan of the program reads STORED. */
+const ROWS_PER_EVENT_MAX = 10;
+
+let t: TestApp;
+let admin: pg.Client;
+
+beforeAll(async () => {
+  t = await startTestApp({ now: NOW });
+  await t.program('retail', 'retail');
+  admin = new pg.Client({ connectionString: t.handle.url });
+  await admin.connect();
+  // Keep autovacuum from analysing the tables while the test runs.
+  for (const table of ['members', 'events']) {
+    await admin.query(`ALTER TABLE ${table} SET (autovacuum_enabled = off)`);
+  }
+  const deps = depsOn(t.handle.db);
+  for (let from = 0; from < STORED; from += 1000) {
+    await processEvents(
+      deps,
+      'retail',
+      Array.from({ length: 1000 }, (_, i) => ({
+        raw: purchase(`stored-${from + i}`, '10.00', AT, { id: `stored-${from + i}` }),
+        at: `/events/${i}`,
+      })),
+    );
+  }
+});
+afterAll(async () => {
+  await admin.end();
+  await t.close();
+});
+
+function depsOn(db: EventDeps['db']): EventDeps & { writes: WriteCounts } {
+  return {
+    db,
+    programs: new ProgramCache(),
+    now: t.clock.now,
+    members: new MemberViewCache(true),
+    writes: { checked: 0, locked: 0, deferred: 0 },
+  };
+}
+
+interface Reads {
+  members: number;
+  events: number;
+}
+
+async function rowsRead(): Promise<Reads> {
+  await admin.query('SELECT pg_stat_clear_snapshot()');
+  const { rows } = await admin.query<{ relname: string; n: string }>(
+    `SELECT relname, coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n
+     FROM pg_stat_user_tables WHERE relname IN ('members', 'events')`,
+  );
+  const of = (name: string) => Number(rows.find((r) => r.relname === name)?.n ?? 0);
+  return { members: of('members'), events: of('events') };
+}
+
+/**
+ * Rows read from members and events while writing these submissions, on connections of
+ * their own: a backend reports its counters when it exits, so the pool is closed first.
+ */
+async function readsWhileWriting(
+  submissions: Submission[],
+): Promise<Reads & { writes: WriteCounts }> {
+  const before = await rowsRead();
+  const db = openPostgres(t.handle.url as string, 4);
+  const deps = depsOn(db.db);
+  const outcomes = await processEvents(deps, 'retail', submissions);
+  expect(outcomes.map((o) => o.status)).toEqual(submissions.map(() => 'created'));
+  await db.close();
+  let after = before;
+  const deadline = Date.now() + 10_000;
+  while (after.members === before.members && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    after = await rowsRead();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  after = await rowsRead();
+  return {
+    members: after.members - before.members,
+    events: after.events - before.events,
+    writes: deps.writes,
+  };
+}
+
+function batchOf(count: number, tag: string): Submission[] {
+  return Array.from({ length: count }, (_, i) => ({
+    // Members that exist (each read and updated) and new event ids (each looked up).
+    raw: purchase(`stored-${(i * 37) % STORED}`, '5.00', AT, { id: `${tag}-${i}` }),
+    at: `/events/${i}`,
+  }));
+}
+
+describe('finding rows before the tables have statistics', () => {
+  it('has no statistics on the columns the event path looks up by', async () => {
+    const { rows } = await admin.query(
+      `SELECT 1 FROM pg_stats WHERE tablename IN ('members', 'events') AND attname = 'program_id'`,
+    );
+    expect(rows).toEqual([]);
+  });
+
+  it('reads a few rows per event in a checked write, not the whole program', async () => {
+    const count = 20;
+    const reads = await readsWhileWriting(batchOf(count, 'checked'));
+    expect(reads.writes.checked).toBe(1);
+    expect(reads.members).toBeGreaterThan(0);
+    expect(reads.members).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
+    expect(reads.events).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
+  });
+
+  it('reads a few rows per event in a locked write, not the whole program', async () => {
+    // A refund of a purchase of the same batch needs a second round: written under lock.
+    // (A large batch is written under lock too, but against a table this small the planner
+    // rightly prefers one sequential pass to that many single-row fetches.)
+    const batch = batchOf(9, 'locked');
+    const first = batch[0]?.raw as { id: string; memberId: string };
+    batch.push({ raw: refund(first.memberId, first.id, '5.00', AT), at: '/events/9' });
+    const count = batch.length;
+    const reads = await readsWhileWriting(batch);
+    expect(reads.writes.locked).toBe(1);
+    expect(reads.members).toBeGreaterThan(0);
+    expect(reads.members).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
+    expect(reads.events).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
+  });
+});

@@ -14,9 +14,8 @@ import {
   type Submission,
   type WriteCounts,
 } from '../src/events/index.ts';
-import { MemberViewCache } from '../src/members/cache.ts';
-import { ProgramCache } from '../src/programs/index.ts';
 import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
+import { eventDeps } from './support/events.ts';
 
 const NOW = '2026-06-15T10:00:00Z';
 const AT = '2026-06-15T09:00:00Z';
@@ -54,15 +53,7 @@ afterAll(async () => {
   await t.close();
 });
 
-function depsOn(db: EventDeps['db']): EventDeps & { writes: WriteCounts } {
-  return {
-    db,
-    programs: new ProgramCache(),
-    now: t.clock.now,
-    members: new MemberViewCache(true),
-    writes: { checked: 0, locked: 0, deferred: 0 },
-  };
-}
+const depsOn = (db: EventDeps['db']) => eventDeps(t, db);
 
 interface Reads {
   members: number;

@@ -5,16 +5,10 @@
 // each batch was written.
 // Real: database, rules, ledger. Faked: the clock only, held still.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  processEvents,
-  type EventDeps,
-  type EventOutcome,
-  type WriteCounts,
-} from '../src/events/index.ts';
-import { MemberViewCache } from '../src/members/cache.ts';
-import { ProgramCache } from '../src/programs/index.ts';
+import { processEvents, type EventOutcome } from '../src/events/index.ts';
 import { programTemplate } from '../src/rules/index.ts';
 import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
+import { availableOf, eventDeps } from './support/events.ts';
 
 /** Monday 15 June 2026, 12:00 in Prague; events an hour earlier are plain weekday events. */
 const NOW = '2026-06-15T10:00:00Z';
@@ -28,25 +22,9 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-function deps(): EventDeps & { writes: WriteCounts } {
-  return {
-    db: t.handle.db,
-    programs: new ProgramCache(),
-    now: t.clock.now,
-    members: new MemberViewCache(true),
-    writes: { checked: 0, locked: 0, deferred: 0 },
-  };
-}
+const deps = () => eventDeps(t);
 
-async function available(memberId: string): Promise<bigint> {
-  const row = await t.handle.db
-    .selectFrom('members')
-    .select('available')
-    .where('program_id', '=', 'retail')
-    .where('id', '=', memberId)
-    .executeTakeFirstOrThrow();
-  return row.available;
-}
+const available = (memberId: string) => availableOf(t, 'retail', memberId);
 
 function created(outcome: EventOutcome | undefined): number {
   expect(outcome?.status, JSON.stringify(outcome)).toBe('created');

@@ -60,12 +60,16 @@ export function parseBenchSettings(env: Record<string, string | undefined>): Ben
   return {
     adminDatabaseUrl,
     baseline: timing(1, 5, seconds),
-    openLoop: { ...timing(2, 10, seconds), ratePerSecond: 500, connectionsMax: 256 },
+    // Latency and reads are measured in steady state: Patron has just started when the open
+    // loop begins (measured: its p99 falls from about 80 ms to about 30 ms over the first
+    // five seconds at 500/s while V8 compiles the hot path), and the read phase starts
+    // with the member cache emptied by the writes before it (2,000 misses to refill).
+    openLoop: { ...timing(5, 10, seconds), ratePerSecond: 500, connectionsMax: 256 },
     closedLoop: { ...timing(1, 10, seconds), connections: 64 },
     batches: { ...timing(1, 10, seconds), connections: 4, batchSize: 500 },
-    reads: { ...timing(1, 5, seconds), connections: 64 },
+    reads: { ...timing(3, 5, seconds), connections: 64 },
     redemptions: { ...timing(1, 5, seconds), connections: 16 },
-    health: { ...timing(1, 5, seconds), connections: 64 },
+    health: { ...timing(3, 5, seconds), connections: 64 },
     memberPoolSize: 20_000,
     // Overridable to bench another entry point (or a stand-in while testing the bench).
     patronEntry: env['BENCH_PATRON_ENTRY']?.trim() || 'src/main.ts',

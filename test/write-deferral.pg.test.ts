@@ -1,7 +1,8 @@
-// A batch written under lock never waits for a member row that another transaction holds:
-// it writes the events of every other member at once, and those of the held member in a
-// transaction of its own once the row is free (src/events/process.ts, 'lock' and 'wait').
-// Needs a second connection that holds a row lock, so it runs on the server only.
+// A batch written under lock never waits for a member row that another transaction holds,
+// nor for a new member that another is creating: it writes the events of every other member
+// at once, and those of that member in a transaction of its own, which waits for the row
+// (src/events/process.ts, 'lock' and 'wait'). Needs a second connection that holds a lock,
+// so it runs on the server only.
 // Real: database, rules, ledger. Faked: the clock only, held still.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,5 +122,37 @@ describe('a batch and a member row another transaction holds', () => {
     expect(outcomes.at(-1)?.status).toBe('replayed');
     expect(await available('held-twice')).toBe(31n);
     expect(d.writes).toEqual({ checked: 0, locked: 1, deferred: 2 });
+  });
+
+  it('leaves a new member that another batch is creating to a later transaction, which creates it once', async () => {
+    // What a concurrent locked batch holds while it creates the member.
+    await holder.query('BEGIN');
+    await holder.query(
+      `SELECT pg_advisory_xact_lock(hashtext('patron.member-creation:retail'), hashtext('being-created'))`,
+    );
+    const batch = [
+      purchase('being-created', '7.00', AT, { id: 'being-created-1' }),
+      ...Array.from({ length: BATCH - 2 }, (_, i) =>
+        purchase(`free-new-${i}`, '3.00', AT, { id: `free-new-${i}` }),
+      ),
+      purchase('being-created', '4.00', AT, { id: 'being-created-2' }),
+    ];
+    const d = deps();
+    const outcomes = await processEvents(
+      d,
+      'retail',
+      batch.map((raw, i) => ({ raw, at: `/events/${i}` })),
+    );
+    await holder.query('COMMIT');
+
+    expect(outcomes.map((o) => o.status)).toEqual(batch.map(() => 'created'));
+    expect(d.writes).toEqual({ checked: 0, locked: 1, deferred: 2 });
+    expect(await available('being-created')).toBe(11n);
+    // Created by its first event, once: one entry into the lowest tier.
+    const { rows } = await holder.query(
+      `SELECT from_tier, to_tier, event_id FROM tier_changes
+       WHERE program_id = 'retail' AND member_id = 'being-created'`,
+    );
+    expect(rows).toEqual([{ from_tier: null, to_tier: 'bronze', event_id: null }]);
   });
 });

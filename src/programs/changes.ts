@@ -2,6 +2,7 @@
 // publication scheduled or cancelled, with who did it, when and why. Append-only in the
 // database; written in the transaction of the change it records.
 import type { Kysely, Transaction } from 'kysely';
+import { pageOf, pageSize } from '../db/page.ts';
 import type { Database, ProgramChangeAction } from '../db/schema.ts';
 import { newId } from '../ids/index.ts';
 
@@ -53,7 +54,7 @@ export async function listChanges(
   programId: string,
   options: { before?: string; limit: number; draftId?: string },
 ): Promise<{ items: ProgramChange[]; next: string | null }> {
-  const limit = Math.min(Math.max(1, options.limit), CHANGES_PAGE_SIZE_MAX);
+  const limit = pageSize(options.limit, CHANGES_PAGE_SIZE_MAX);
   let query = db
     .selectFrom('program_changes')
     .selectAll()
@@ -62,8 +63,7 @@ export async function listChanges(
     .limit(limit + 1);
   if (options.before !== undefined) query = query.where('id', '<', options.before);
   if (options.draftId !== undefined) query = query.where('draft_id', '=', options.draftId);
-  const rows = await query.execute();
-  const page = rows.slice(0, limit);
+  const { page, next } = pageOf(await query.execute(), limit, (row) => row.id);
   return {
     items: page.map((row) => ({
       id: row.id,
@@ -75,6 +75,6 @@ export async function listChanges(
       draftId: row.draft_id,
       publicationId: row.publication_id,
     })),
-    next: rows.length > limit ? (page.at(-1)?.id ?? null) : null,
+    next,
   };
 }

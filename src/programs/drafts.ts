@@ -11,6 +11,7 @@
 //    │                      └──cancel──▶ open
 //    └──discard──▶ discarded
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { pageOf, pageSize } from '../db/page.ts';
 import type { Database, DraftStatus, PublicationStatus } from '../db/schema.ts';
 import { newId } from '../ids/index.ts';
 import {
@@ -171,7 +172,7 @@ export async function listDrafts(
   programId: string,
   options: { before?: string; limit: number; all: boolean },
 ): Promise<{ items: Omit<Draft, 'document'>[]; next: string | null }> {
-  const limit = Math.min(Math.max(1, options.limit), DRAFTS_PAGE_SIZE_MAX);
+  const limit = pageSize(options.limit, DRAFTS_PAGE_SIZE_MAX);
   let query = db
     .selectFrom('program_drafts')
     .select([
@@ -192,14 +193,13 @@ export async function listDrafts(
     .limit(limit + 1);
   if (!options.all) query = query.where('status', 'in', ['open', 'scheduled']);
   if (options.before !== undefined) query = query.where('id', '<', options.before);
-  const rows = await query.execute();
-  const page = rows.slice(0, limit);
+  const { page, next } = pageOf(await query.execute(), limit, (row) => row.id);
   return {
     items: page.map((row) => {
       const { document: _document, ...rest } = draftOf({ ...row, document: null });
       return rest;
     }),
-    next: rows.length > limit ? (page.at(-1)?.id ?? null) : null,
+    next,
   };
 }
 
@@ -411,7 +411,7 @@ export async function listPublications(
   programId: string,
   options: { before?: string; limit: number; all: boolean },
 ): Promise<{ items: Publication[]; next: string | null }> {
-  const limit = Math.min(Math.max(1, options.limit), DRAFTS_PAGE_SIZE_MAX);
+  const limit = pageSize(options.limit, DRAFTS_PAGE_SIZE_MAX);
   let query = db
     .selectFrom('program_publications')
     .select([
@@ -431,12 +431,8 @@ export async function listPublications(
     .limit(limit + 1);
   if (!options.all) query = query.where('status', '=', 'scheduled');
   if (options.before !== undefined) query = query.where('id', '<', options.before);
-  const rows = await query.execute();
-  const page = rows.slice(0, limit);
-  return {
-    items: page.map(publicationOf),
-    next: rows.length > limit ? (page.at(-1)?.id ?? null) : null,
-  };
+  const { page, next } = pageOf(await query.execute(), limit, (row) => row.id);
+  return { items: page.map(publicationOf), next };
 }
 
 export type CancelPublicationOutcome =

@@ -3,6 +3,7 @@
 // that number inside its own transaction and is evaluated against exactly that version,
 // compiled once per process and cached.
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { pageOf, pageSize } from '../db/page.ts';
 import type { Database, ProgramVersionOrigin } from '../db/schema.ts';
 import { logChange } from './changes.ts';
 import { INVALIDATION_CHANNEL } from '../members/cache.ts';
@@ -295,7 +296,7 @@ export async function listProgramVersions(
   programId: string,
   options: { before?: number; limit: number },
 ): Promise<{ items: ProgramVersionSummary[]; next: number | null }> {
-  const limit = Math.min(Math.max(1, options.limit), VERSIONS_PAGE_SIZE_MAX);
+  const limit = pageSize(options.limit, VERSIONS_PAGE_SIZE_MAX);
   let query = db
     .selectFrom('program_versions')
     .select([
@@ -312,12 +313,8 @@ export async function listProgramVersions(
     .orderBy('version', 'desc')
     .limit(limit + 1);
   if (options.before !== undefined) query = query.where('version', '<', options.before);
-  const rows = await query.execute();
-  const page = rows.slice(0, limit);
-  return {
-    items: page.map(summaryOf),
-    next: rows.length > limit ? (page.at(-1)?.version ?? null) : null,
-  };
+  const { page, next } = pageOf(await query.execute(), limit, (row) => row.version);
+  return { items: page.map(summaryOf), next };
 }
 
 export type RollbackOutcome =

@@ -1,6 +1,7 @@
 // Segments' members: rule segments are kept on the member rows (each event re-evaluates its
 // member's), static segments are lists of member ids imported as CSV, all or nothing.
 import { sql, type Kysely } from 'kysely';
+import { pageOf, pageSize } from '../db/page.ts';
 import type { Database } from '../db/schema.ts';
 import { INVALIDATION_CHANNEL, invalidationPayloads } from '../members/cache.ts';
 import type { Segment } from '../rules/index.ts';
@@ -21,7 +22,7 @@ export async function listSegmentMembers(
   segment: Segment,
   options: { after?: string; limit: number },
 ): Promise<{ items: string[]; next: string | null }> {
-  const limit = Math.min(Math.max(1, options.limit), SEGMENT_PAGE_SIZE_MAX);
+  const limit = pageSize(options.limit, SEGMENT_PAGE_SIZE_MAX);
   const after = options.after ?? '';
   const rows =
     segment.type === 'rule'
@@ -33,8 +34,8 @@ export async function listSegmentMembers(
           SELECT member_id AS id FROM segment_members
           WHERE program_id = ${programId} AND segment_id = ${segment.id} AND member_id > ${after}
           ORDER BY member_id LIMIT ${limit + 1}`.execute(db);
-  const page = rows.rows.slice(0, limit).map((r) => r.id);
-  return { items: page, next: rows.rows.length > limit ? (page.at(-1) ?? null) : null };
+  const { page, next } = pageOf(rows.rows, limit, (row) => row.id);
+  return { items: page.map((row) => row.id), next };
 }
 
 export interface ImportLineError {

@@ -121,7 +121,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
       }, PROGRAM_POLL_MS).unref()
     : undefined;
   const events = new GroupCommitter(
-    { db: options.handle.db, programs, now, members },
+    { db: options.handle.events, programs, now, members },
     {
       batchSizeMax: GROUP_BATCH_SIZE_MAX,
       transactionsMax: options.handle.kind === 'postgres' ? GROUP_TRANSACTIONS_MAX_POSTGRES : 1,

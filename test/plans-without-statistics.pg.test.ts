@@ -1,13 +1,15 @@
 // The event path finds its rows by key even before PostgreSQL has statistics on the tables
 // (a new installation in its first minute under load, before autovacuum's first ANALYZE):
 // without them the planner took a program for a handful of rows and answered
-// `program_id = $1 AND id = ANY($2)` by reading every member of the program. Counted here
-// by the rows that PostgreSQL's statistics views say were read from `members` and `events`.
-// Server only: the counters are PostgreSQL's, and so are the plans.
+// `program_id = $1 AND id = ANY($2)` by reading every member of the program. And the event
+// path's connections keep one plan per statement, made when the connection first ran it:
+// a plan made while the tables were empty must still find rows by key once they are large.
+// Counted here by the rows that PostgreSQL's statistics views say were read from `members`
+// and `events`. Server only: the counters are PostgreSQL's, and so are the plans.
 // Real: database, rules, ledger. Faked: the clock only, held still.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgres } from '../src/db/connect.ts';
+import { openPostgres, type Db } from '../src/db/connect.ts';
 import {
   processEvents,
   type EventDeps,
@@ -26,6 +28,8 @@ const ROWS_PER_EVENT_MAX = 10;
 
 let t: TestApp;
 let admin: pg.Client;
+/** Event connections that planned their statements while the tables were empty. */
+const planned: { checked?: Db; locked?: Db } = {};
 
 beforeAll(async () => {
   t = await startTestApp({ now: NOW });
@@ -36,6 +40,14 @@ beforeAll(async () => {
   for (const table of ['members', 'events']) {
     await admin.query(`ALTER TABLE ${table} SET (autovacuum_enabled = off)`);
   }
+  // One connection each, so every statement these write with was planned right here, on
+  // tables without a member or an event.
+  planned.checked = openPostgres(t.handle.url as string, 1);
+  planned.locked = openPostgres(t.handle.url as string, 1);
+  await processEvents(depsOn(planned.checked.events), 'retail', batchOf(3, 'early-checked', 3));
+  const early = batchOf(3, 'early-locked', 3);
+  early.push(refundOfFirst(early));
+  await processEvents(depsOn(planned.locked.events), 'retail', early);
   const deps = depsOn(t.handle.db);
   for (let from = 0; from < STORED; from += 1000) {
     await processEvents(
@@ -49,6 +61,8 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
+  await planned.checked?.close();
+  await planned.locked?.close();
   await admin.end();
   await t.close();
 });
@@ -71,15 +85,16 @@ async function rowsRead(): Promise<Reads> {
 }
 
 /**
- * Rows read from members and events while writing these submissions, on connections of
- * their own: a backend reports its counters when it exits, so the pool is closed first.
+ * Rows read from members and events while writing these submissions on the event
+ * connections of `db`: a backend reports its counters when it exits, so they are closed
+ * first.
  */
 async function readsWhileWriting(
+  db: Db,
   submissions: Submission[],
 ): Promise<Reads & { writes: WriteCounts }> {
   const before = await rowsRead();
-  const db = openPostgres(t.handle.url as string, 4);
-  const deps = depsOn(db.db);
+  const deps = depsOn(db.events);
   const outcomes = await processEvents(deps, 'retail', submissions);
   expect(outcomes.map((o) => o.status)).toEqual(submissions.map(() => 'created'));
   await db.close();
@@ -98,12 +113,18 @@ async function readsWhileWriting(
   };
 }
 
-function batchOf(count: number, tag: string): Submission[] {
+function batchOf(count: number, tag: string, members = STORED): Submission[] {
   return Array.from({ length: count }, (_, i) => ({
     // Members that exist (each read and updated) and new event ids (each looked up).
-    raw: purchase(`stored-${(i * 37) % STORED}`, '5.00', AT, { id: `${tag}-${i}` }),
+    raw: purchase(`stored-${(i * 37) % members}`, '5.00', AT, { id: `${tag}-${i}` }),
     at: `/events/${i}`,
   }));
+}
+
+/** A refund of the batch's first purchase: it needs a second round, written under lock. */
+function refundOfFirst(batch: Submission[]): Submission {
+  const first = batch[0]?.raw as { id: string; memberId: string };
+  return { raw: refund(first.memberId, first.id, '5.00', AT), at: `/events/${batch.length}` };
 }
 
 describe('finding rows before the tables have statistics', () => {
@@ -116,7 +137,7 @@ describe('finding rows before the tables have statistics', () => {
 
   it('reads a few rows per event in a checked write, not the whole program', async () => {
     const count = 20;
-    const reads = await readsWhileWriting(batchOf(count, 'checked'));
+    const reads = await readsWhileWriting(planned.checked as Db, batchOf(count, 'checked'));
     expect(reads.writes.checked).toBe(1);
     expect(reads.members).toBeGreaterThan(0);
     expect(reads.members).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
@@ -124,14 +145,10 @@ describe('finding rows before the tables have statistics', () => {
   });
 
   it('reads a few rows per event in a locked write, not the whole program', async () => {
-    // A refund of a purchase of the same batch needs a second round: written under lock.
-    // (A large batch is written under lock too, but against a table this small the planner
-    // rightly prefers one sequential pass to that many single-row fetches.)
     const batch = batchOf(9, 'locked');
-    const first = batch[0]?.raw as { id: string; memberId: string };
-    batch.push({ raw: refund(first.memberId, first.id, '5.00', AT), at: '/events/9' });
+    batch.push(refundOfFirst(batch));
     const count = batch.length;
-    const reads = await readsWhileWriting(batch);
+    const reads = await readsWhileWriting(planned.locked as Db, batch);
     expect(reads.writes.locked).toBe(1);
     expect(reads.members).toBeGreaterThan(0);
     expect(reads.members).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);

@@ -9,6 +9,12 @@ export type DatabaseKind = 'embedded' | 'postgres';
 
 export interface Db {
   db: Kysely<Database>;
+  /**
+   * The connections that write events (the hot path). On PostgreSQL a pool of its own whose
+   * statements keep one generic plan each instead of being planned on every call; on the
+   * embedded database the same connection as `db`. See openPostgres.
+   */
+  events: Kysely<Database>;
   kind: DatabaseKind;
   /** The server's connection string (PostgreSQL only): for connections outside the pool. */
   url?: string;
@@ -25,6 +31,8 @@ export interface Db {
 
 const INT8_OID = 20;
 const POOL_CONNECTIONS_MAX = 16;
+/** The event path's pool: group commit runs two transactions, batch requests one each. */
+const EVENT_CONNECTIONS_MAX = 8;
 /** At most this many distinct statement texts are prepared by name (see namedStatements). */
 const NAMED_STATEMENTS_MAX = 256;
 /** Longer texts are not worth a name: they are built per call (lists of values). */
@@ -54,6 +62,7 @@ export async function openEmbedded(options: EmbeddedOptions = {}): Promise<Db> {
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) });
   return {
     db,
+    events: db,
     kind: 'embedded',
     // Kysely sends every query through the extended protocol, which takes one statement;
     // PGlite's exec() speaks the simple protocol, which takes a script.
@@ -87,20 +96,33 @@ export function openPostgres(
   connectionsMax = POOL_CONNECTIONS_MAX,
   onIdleError?: (error: Error) => void,
 ): Db {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max: connectionsMax,
-    types: pgTypes,
-    options: '-c plan_cache_mode=force_custom_plan',
-  });
-  // An idle connection the server closes (a restart, an administrator, a dropped database)
-  // must not take the process down: the pool discards it and opens another when needed.
-  pool.on('error', (error) => onIdleError?.(error));
-  const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: namedStatements(pool) }),
-  });
+  const open = (max: number, options: string) => {
+    const pool = new pg.Pool({ connectionString: url, max, types: pgTypes, options });
+    // An idle connection the server closes (a restart, an administrator, a dropped
+    // database) must not take the process down: the pool discards it and opens another.
+    pool.on('error', (error) => onIdleError?.(error));
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({ pool: namedStatements(pool) }),
+    });
+    return { pool, db };
+  };
+  // Every statement is planned for its parameters: Patron's queries at large (lists, jobs,
+  // reports) are planned well only with their values in view, and a generic plan made while
+  // a table was small would keep scanning it whole as it grew.
+  const { pool, db } = open(connectionsMax, '-c plan_cache_mode=force_custom_plan');
+  // The event path plans each of its statements once per connection. Its statements find
+  // every row by key, so one plan fits all calls, and planning was half of PostgreSQL's time
+  // per event: the write of a round took 0.95 ms to plan and 1.2 ms to run, each read
+  // 0.25 ms to plan and 0.05 ms to run (measured at 500 events/s). With sequential scans
+  // priced out, a plan made while a table is empty still finds rows by key once it is large
+  // (the planner would otherwise pick a scan for a table of a few pages, and keep it).
+  const events = open(
+    EVENT_CONNECTIONS_MAX,
+    '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off',
+  ).db;
   return {
     db,
+    events,
     kind: 'postgres',
     url,
     runScript: async (script) => {
@@ -118,7 +140,9 @@ export function openPostgres(
         client.release();
       }
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await Promise.all([db.destroy(), events.destroy()]);
+    },
   };
 }
 
@@ -143,22 +167,18 @@ function namedStatements(pool: pg.Pool): pg.Pool {
     }
     return name;
   };
-  const wrap = (client: pg.PoolClient): pg.PoolClient =>
-    new Proxy(client, {
-      get(target, property, receiver) {
-        if (property !== 'query') return Reflect.get(target, property, receiver) as unknown;
-        return (text: unknown, values?: unknown[]) => {
-          const name = typeof text === 'string' && values !== undefined ? nameFor(text) : undefined;
-          return name === undefined
-            ? target.query(text as string, values)
-            : target.query({ name, text: text as string, values });
-        };
-      },
-    });
-  return new Proxy(pool, {
-    get(target, property, receiver) {
-      if (property !== 'connect') return Reflect.get(target, property, receiver) as unknown;
-      return async () => wrap(await target.connect());
-    },
+  // Each new connection's query method is replaced once. (A Proxy around every checked-out
+  // client, as before, ran a trap on each of the driver's own property reads: measured at
+  // 1.5 % of the process's time under load.)
+  pool.on('connect', (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    client.query = ((text: unknown, values?: unknown, ...rest: unknown[]) => {
+      const name =
+        typeof text === 'string' && Array.isArray(values) && rest.length === 0
+          ? nameFor(text)
+          : undefined;
+      return name === undefined ? query(text, values, ...rest) : query({ name, text, values });
+    }) as typeof client.query;
   });
+  return pool;
 }

@@ -693,12 +693,14 @@ async function processRound(
     }
   }
   if (usageKeys.length > 0) {
+    // One probe of the primary key per counter (see rowsByKey for why not a join).
     const rows = await sql<{ member_id: string; rule_id: string; period: string; points: bigint }>`
-      SELECT u.member_id, u.rule_id, u.period, u.points FROM rule_usage u
-      JOIN unnest(${usageKeys.map((k) => k.member)}::text[], ${usageKeys.map((k) => k.rule)}::text[],
+      SELECT u.member_id, u.rule_id, u.period, u.points
+      FROM unnest(${usageKeys.map((k) => k.member)}::text[], ${usageKeys.map((k) => k.rule)}::text[],
         ${usageKeys.map((k) => k.period)}::text[]) AS k(member_id, rule_id, period)
-        ON u.member_id = k.member_id AND u.rule_id = k.rule_id AND u.period = k.period
-      WHERE u.program_id = ${programId}`.execute(trx);
+      CROSS JOIN LATERAL (SELECT u.member_id, u.rule_id, u.period, u.points FROM rule_usage u
+        WHERE u.program_id = ${programId} AND u.member_id = k.member_id AND u.rule_id = k.rule_id
+          AND u.period = k.period LIMIT 1) AS u`.execute(trx);
     for (const r of rows.rows) usage.set(`${r.member_id}|${r.rule_id}|${r.period}`, r.points);
   }
 
@@ -712,7 +714,10 @@ async function processRound(
       campaignKeySet.add(key);
   }
   const campaignKeys = [...campaignKeySet].sort();
-  const campaignUsage = new Map<string, { points: bigint; xmin: string | null }>();
+  const campaignUsage = new Map<
+    string,
+    { points: bigint; xmin: string | null; ctid: string | null }
+  >();
   if (campaignKeys.length > 0) {
     const ids = campaignKeys.map((k) => k.slice(0, k.indexOf('|')));
     const periods = campaignKeys.map((k) => k.slice(k.indexOf('|') + 1));
@@ -722,15 +727,25 @@ async function processRound(
         FROM unnest(${ids}::text[], ${periods}::text[]) WITH ORDINALITY AS k(campaign_id, period, n) ORDER BY n
         ON CONFLICT DO NOTHING`.execute(trx);
     }
-    const rows = await sql<{ campaign_id: string; period: string; points: bigint; xmin: string }>`
-      SELECT u.campaign_id, u.period, u.points, u.xmin::text AS xmin FROM campaign_usage u
-      JOIN unnest(${ids}::text[], ${periods}::text[]) AS k(campaign_id, period)
-        ON u.campaign_id = k.campaign_id AND u.period = k.period
-      WHERE u.program_id = ${programId}
-      ORDER BY u.campaign_id COLLATE "C", u.period COLLATE "C"
-      ${guard !== 'check' ? sql`FOR UPDATE OF u` : sql``}`.execute(trx);
+    // One probe of the primary key per counter, in sorted order (the order rows are locked).
+    const rows = await sql<{
+      campaign_id: string;
+      period: string;
+      points: bigint;
+      xmin: string;
+      ctid: string;
+    }>`SELECT u.campaign_id, u.period, u.points, u.xmin::text AS xmin, u.ctid::text AS ctid
+      FROM (SELECT k.campaign_id, k.period FROM unnest(${ids}::text[], ${periods}::text[]) AS k(campaign_id, period)
+        ORDER BY k.campaign_id COLLATE "C", k.period COLLATE "C") AS k
+      CROSS JOIN LATERAL (SELECT u.campaign_id, u.period, u.points, u.xmin, u.ctid FROM campaign_usage u
+        WHERE u.program_id = ${programId} AND u.campaign_id = k.campaign_id AND u.period = k.period
+        LIMIT 1 ${guard !== 'check' ? sql`FOR UPDATE` : sql``}) AS u`.execute(trx);
     for (const r of rows.rows)
-      campaignUsage.set(`${r.campaign_id}|${r.period}`, { points: r.points, xmin: r.xmin });
+      campaignUsage.set(`${r.campaign_id}|${r.period}`, {
+        points: r.points,
+        xmin: r.xmin,
+        ctid: r.ctid,
+      });
   }
   const campaignDeltas = new Map<string, bigint>();
 
@@ -1134,6 +1149,7 @@ async function processRound(
       period: key.slice(key.indexOf('|') + 1),
       points,
       xmin: campaignUsage.get(key)?.xmin ?? null,
+      ctid: campaignUsage.get(key)?.ctid ?? null,
     })),
     tierChanges,
   });

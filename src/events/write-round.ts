@@ -26,8 +26,14 @@ export async function writeRound(
     members: MemberState[];
     metrics: MetricDelta[];
     usage: Map<string, bigint>;
-    /** Increments of campaign counters, each with the row version read (null: no row then). */
-    campaigns: { campaignId: string; period: string; points: bigint; xmin: string | null }[];
+    /** Increments of campaign counters, each with the row version read and where it was (null: no row then). */
+    campaigns: {
+      campaignId: string;
+      period: string;
+      points: bigint;
+      xmin: string | null;
+      ctid: string | null;
+    }[];
     tierChanges: TierChange[];
   },
 ): Promise<void> {
@@ -80,7 +86,7 @@ export async function writeRound(
     points: String(c.points),
     xmin: c.xmin,
   }));
-  const campaignUpdates = campaigns.filter((c) => c.xmin !== null).length;
+  const campaignRows = round.campaigns.flatMap((c) => (c.ctid === null ? [] : [c.ctid]));
   const tierChanges = round.tierChanges.map((c) => ({
     member_id: c.memberId,
     from_tier: c.fromTier,
@@ -153,8 +159,10 @@ export async function writeRound(
     written_campaigns AS (
       UPDATE campaign_usage SET points = campaign_usage.points + c.points
       FROM campaign_rows c
-      WHERE campaign_usage.program_id = ${programId} AND campaign_usage.campaign_id = c.campaign_id
-        AND campaign_usage.period = c.period AND c.xmin IS NOT NULL AND campaign_usage.xmin = c.xmin
+      -- Found where they were read (a TID scan), as the members are.
+      WHERE campaign_usage.ctid = ANY(${campaignRows}::tid[]) AND campaign_usage.program_id = ${programId}
+        AND campaign_usage.campaign_id = c.campaign_id AND campaign_usage.period = c.period
+        AND c.xmin IS NOT NULL AND campaign_usage.xmin = c.xmin
       RETURNING 1),
     inserted_campaigns AS (
       INSERT INTO campaign_usage (program_id, campaign_id, period, points)
@@ -185,7 +193,7 @@ export async function writeRound(
     SELECT (SELECT count(*) FROM notified) AS notified,
       (SELECT count(*) FROM inserted_members) AS inserted,
       (SELECT count(*) FROM inserted_campaigns) AS inserted_campaigns,
-      CASE WHEN (SELECT count(*) FROM written_campaigns) <> ${campaignUpdates}
+      CASE WHEN (SELECT count(*) FROM written_campaigns) <> ${campaignRows.length}
         THEN patron_write_conflict('a campaign budget changed since it was read') END AS campaigns_checked,
       CASE WHEN (SELECT count(*) FROM written_members WHERE program_id = ${programId}) <> ${updated.length}
         THEN patron_write_conflict('a member changed since it was read') END AS checked`.execute(

@@ -122,7 +122,7 @@ export function registerEventRoutes(app: App, deps: AppDeps): void {
     async (request) => {
       const principal = principalOf(request);
       const outcomes = await processEvents(
-        { db: deps.handle.db, programs: deps.programs, now: deps.now, members: deps.members },
+        { db: deps.handle.events, programs: deps.programs, now: deps.now, members: deps.members },
         principal.programId,
         request.body.events.map((raw, i) => ({
           raw,

@@ -11,7 +11,9 @@ import { SCOPES, createClient } from '../src/auth/index.ts';
 import { readProgramVersion } from '../src/programs/index.ts';
 import { programTemplate, type ProgramDocument } from '../src/rules/index.ts';
 import { reevaluateTiers } from '../src/tiers/index.ts';
+import { processEvents } from '../src/events/index.ts';
 import { DEFAULT_NOW, purchase, refund, startTestApp, type TestApp } from './support/app.ts';
+import { eventDeps } from './support/events.ts';
 import type { EventAnswer, MemberView } from './support/types.ts';
 
 interface Explanation {
@@ -612,6 +614,60 @@ describe('a program with a spend metric over a rolling window', () => {
       metric_value: 26000n,
     });
     expect((await getMember(await freshToken('spend'), 'inside')).tier?.id).toBe('member');
+  });
+});
+
+describe('a version published while another process holds the previous one', () => {
+  function lifetimeProgram(metric: 'spend' | 'points', gold: number): ProgramDocument {
+    return {
+      name: 'Switching club',
+      timeZone: 'UTC',
+      currencies: ['EUR'],
+      eventTypes: { purchase: { kind: 'purchase' }, refund: { kind: 'refund' } },
+      rules: [
+        {
+          id: 'base',
+          name: '1 point per EUR',
+          eventTypes: ['purchase'],
+          effect: { type: 'earn', pointsPerUnit: '1' },
+        },
+      ],
+      tiers: {
+        metric: { type: metric },
+        window: { type: 'lifetime' },
+        levels: [
+          { id: 'member', name: 'Member', threshold: 0 },
+          { id: 'gold', name: 'Gold', threshold: gold },
+        ],
+      },
+    };
+  }
+
+  it('counts the tier metric of the version in force, not of the version the process saw last', async () => {
+    t.clock.set(DEFAULT_NOW);
+    const tok = await t.program('switching', lifetimeProgram('spend', 1000));
+    // Another process: its own program cache, which has seen version 1 only.
+    const other = eventDeps(t);
+    const first = await processEvents(other, 'switching', [
+      { raw: purchase('switcher', '50.00', WEEKDAY), at: '' },
+    ]);
+    expect(first[0]).toMatchObject({ status: 'created', body: { pointsEarned: 50 } });
+    expect(other.programs.lastSeen('switching')?.version).toBe(1);
+
+    // Version 2 counts points (50 so far), not spend (5,000 cents so far): Gold at 100.
+    const published = await t.request('PUT', '/v1/program', tok, lifetimeProgram('points', 100));
+    expect(published.statusCode, published.body).toBe(200);
+    const second = await processEvents(other, 'switching', [
+      { raw: purchase('switcher', '10.00', WEEKDAY), at: '' },
+    ]);
+    expect(second[0]).toMatchObject({
+      status: 'created',
+      body: { pointsEarned: 10, programVersion: 2, tier: { id: 'member' } },
+    });
+    const third = await processEvents(other, 'switching', [
+      { raw: purchase('switcher', '40.00', WEEKDAY), at: '' },
+    ]);
+    expect(third[0]).toMatchObject({ status: 'created', body: { tier: { id: 'gold' } } });
   });
 });
 

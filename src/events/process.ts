@@ -243,14 +243,38 @@ async function processBatch(
   // ids. Replays are answered first: an id seen before with the same canonical body gets
   // its stored answer, even if today's program would no longer accept the event (its
   // occurredAt has left the backdating window, its type was removed): the answer stays.
-  const head = await sql<{
-    current_version: number;
-    existing: { id: string; h: string; r: EventResponse }[];
-  }>`SELECT p.current_version,
+  // A checked write reads its members unlocked, so the same round trip reads them too,
+  // as of the version this process saw last (a guess the head's answer confirms: a different
+  // version in force, whose tiers may count another metric, reads them again).
+  const guess = guard === 'check' ? deps.programs.lastSeen(programId) : undefined;
+  const guessedRead = guess
+    ? memberRead(
+        programId,
+        [...new Set(items.map((v) => v.event.memberId))].sort(),
+        false,
+        guess.document,
+        now,
+      )
+    : undefined;
+  const head = await sql<
+    {
+      current_version: number;
+      existing: { id: string; h: string; r: EventResponse }[];
+    } & Partial<MemberRow>
+  >`SELECT p.current_version,
       (SELECT coalesce(json_agg(json_build_object('id', e.id, 'h', e.body_hash, 'r', e.response)), '[]'::json)
         FROM ${rowsByKey('events', 'e', programId, [...new Set(items.map((v) => v.event.id))])}) AS existing
-    FROM programs p WHERE p.id = ${programId}`.execute(trx);
+      ${guessedRead ? sql`, m.*` : sql``}
+    FROM programs p
+    ${guessedRead ? sql`LEFT JOIN LATERAL (${guessedRead}) AS m ON true` : sql``}
+    WHERE p.id = ${programId}`.execute(trx);
   const version = head.rows[0]?.current_version ?? 0;
+  const prefetched =
+    guess && guess.version === version
+      ? head.rows.flatMap((row) =>
+          row.id === undefined || row.id === null ? [] : [row as MemberRow],
+        )
+      : undefined;
   if (version === 0) {
     return { results: indexes.map((i) => [i, { status: 'unknown_program' }]), deferred: [] };
   }
@@ -325,6 +349,7 @@ async function processBatch(
       now,
       guard,
       deferred,
+      prefetched,
     )) {
       outcomesByIndex.set(i, outcome);
     }
@@ -391,6 +416,59 @@ export interface MemberState {
   changed: boolean;
 }
 
+/** The metrics a tier counts and the days of its window today, in the program's time zone. */
+function tierWindow(document: ProgramDocument, now: Date) {
+  const tiers = document.tiers;
+  return {
+    metrics: tiers ? metricNames(tiers, document.currencies[0] as string) : [],
+    range: tiers
+      ? windowDays(tiers.window, localTime(now, document.timeZone).date)
+      : { from: null, to: null },
+  };
+}
+
+/** A member's row as the event path reads it, with its tier metric before the round. */
+interface MemberRow {
+  id: string;
+  available: bigint;
+  pending: bigint;
+  held: bigint;
+  tier_id: string | null;
+  tier_since: Date | null;
+  attributes: Record<string, unknown>;
+  /** The row version read and where it is (see MemberState). */
+  xmin: string;
+  ctid: string;
+  lifetime_spend: bigint;
+  lifetime_points: bigint;
+  event_count: bigint;
+  first_event_at: Date | null;
+  last_event_at: Date | null;
+  counters: Record<string, number | string>;
+  segments: string[];
+  tier_value: bigint | null;
+}
+
+/**
+ * The rows of these members, found and locked as rowsByKey says, each with its tier metric
+ * as of today in the program's time zone (before the round's events) read in the same
+ * statement.
+ */
+function memberRead(
+  programId: string,
+  memberIds: string[],
+  lock: 'wait' | 'skip' | false,
+  document: ProgramDocument,
+  now: Date,
+) {
+  const { metrics, range } = tierWindow(document, now);
+  return sql<MemberRow>`SELECT m.id, m.available, m.pending, m.held,
+      m.tier_id, m.tier_since, m.attributes, m.row_xmin::text AS xmin, m.row_ctid::text AS ctid,
+      m.lifetime_spend, m.lifetime_points, m.event_count, m.first_event_at, m.last_event_at, m.counters,
+      m.segments, ${tierMetricSql(metrics, range)} AS tier_value
+    FROM ${rowsByKey('members', 'm', programId, memberIds, lock)}`;
+}
+
 interface Original {
   id: string;
   memberId: string;
@@ -414,6 +492,8 @@ async function processRound(
   now: Date,
   guard: Guard,
   deferred: Deferred,
+  /** 'check': the member rows the batch's first statement read (see processBatch). */
+  prefetched?: MemberRow[],
 ): Promise<[number, EventOutcome][]> {
   const defer = (item: { index: number; event: ValidEvent }) => {
     deferred.members.add(item.event.memberId);
@@ -476,10 +556,7 @@ async function processRound(
     } else accepted.push(item);
   }
 
-  // Tier metric, as of today in the program's time zone, before this round's events.
-  const today = localTime(now, document.timeZone).date;
-  const tierMetrics = tiers ? metricNames(tiers, baseCurrency) : [];
-  const range = tiers ? windowDays(tiers.window, today) : { from: null, to: null };
+  const { metrics: tierMetrics, range } = tierWindow(document, now);
   const baseline = new Map<string, bigint>();
 
   // Lock (creating where the program allows it) every member row, in sorted order.
@@ -494,23 +571,6 @@ async function processRound(
   const lowest = tiers?.levels[0];
   const members = new Map<string, MemberState>();
   if (memberIds.length > 0) {
-    type Row = {
-      id: string;
-      inserted: boolean;
-      available: bigint;
-      pending: bigint;
-      held: bigint;
-      tier_id: string | null;
-      tier_since: Date | null;
-      attributes: Record<string, unknown>;
-      lifetime_spend: bigint;
-      lifetime_points: bigint;
-      event_count: bigint;
-      first_event_at: Date | null;
-      last_event_at: Date | null;
-      counters: Record<string, number | string>;
-      segments: string[];
-    };
     const inserted = new Set<string>();
     if (createIds.length > 0 && guard !== 'check') {
       // Sorted input, so concurrent batches insert (and wait on each other's inserts) in one
@@ -536,20 +596,15 @@ async function processRound(
     // Then every row is locked in sorted order (bytewise), so concurrent postings cannot
     // deadlock. Each row is found by its key (see rowsByKey).
     const lock = guard === 'check' ? false : guard === 'lock' ? 'skip' : 'wait';
-    const rows =
-      // The same statement reads each member's tier metric before this round (as of today).
-      (
-        await sql<Row & { tier_value: bigint | null; xmin: string; ctid: string }>`SELECT m.id,
-          false AS inserted, m.available, m.pending, m.held,
-          m.tier_id, m.tier_since, m.attributes, m.row_xmin::text AS xmin, m.row_ctid::text AS ctid,
-          m.lifetime_spend, m.lifetime_points, m.event_count, m.first_event_at, m.last_event_at, m.counters,
-          m.segments,
-          ${tierMetricSql(tierMetrics, range)} AS tier_value
-        FROM ${rowsByKey('members', 'm', programId, memberIds, lock)}`.execute(trx)
-      ).rows.map((row) => {
-        if (row.tier_value !== null) baseline.set(row.id, row.tier_value);
-        return { ...row, inserted: inserted.has(row.id) };
-      });
+    const wanted = new Set(memberIds);
+    const rows = (
+      prefetched && guard === 'check'
+        ? prefetched.filter((row) => wanted.has(row.id))
+        : (await memberRead(programId, memberIds, lock, document, now).execute(trx)).rows
+    ).map((row) => {
+      if (row.tier_value !== null) baseline.set(row.id, row.tier_value);
+      return { ...row, inserted: inserted.has(row.id) };
+    });
     if (lock === 'skip' && rows.length < memberIds.length) {
       // A row not returned is held by another transaction, or being created by one (its
       // events wait for a later transaction, so this one never waits for a member row), or

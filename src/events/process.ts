@@ -12,8 +12,9 @@
 //   statement, which is its own transaction. It writes only if no member row it read has
 //   changed since (the row's xmin, which every update of a row renews) and creates new
 //   members with a plain INSERT; anything else fails the statement, nothing is written, and
-//   the batch runs again under 'lock'. Three round trips instead of six for an event:
-//   measured, the round trips were most of an event's latency.
+//   the batch runs again under 'lock'. Two round trips instead of six for an event (the
+//   first statement reads the replays and the member rows together): measured, the round
+//   trips were most of an event's latency.
 // - 'lock': one transaction that creates missing members and locks every member row in
 //   sorted order before it reads. It never waits for a member row: a row that another
 //   transaction holds (or a member that another is creating) is skipped, and that member's

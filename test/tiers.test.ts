@@ -526,32 +526,36 @@ describe('refunds and reevaluation together', () => {
   });
 });
 
-describe('a program with a spend metric over a rolling window', () => {
-  function spendProgram(): ProgramDocument {
-    return {
-      name: 'Spend club',
-      timeZone: 'UTC',
-      currencies: ['EUR'],
-      eventTypes: { purchase: { kind: 'purchase' }, refund: { kind: 'refund' } },
-      rules: [
-        {
-          id: 'base',
-          name: '1 point per EUR',
-          eventTypes: ['purchase'],
-          effect: { type: 'earn', pointsPerUnit: '1' },
-        },
-      ],
-      tiers: {
-        metric: { type: 'spend' },
-        window: { type: 'rolling', days: 7 },
-        levels: [
-          { id: 'member', name: 'Member', threshold: 0 },
-          { id: 'vip', name: 'VIP', threshold: 500, multiplier: '2' },
-          { id: 'elite', name: 'Elite', threshold: 2000 },
-        ],
+/** A program in UTC that earns 1 point per EUR on purchases, with these tiers. */
+function eurProgram(name: string, tiers: ProgramDocument['tiers']): ProgramDocument {
+  return {
+    name,
+    timeZone: 'UTC',
+    currencies: ['EUR'],
+    eventTypes: { purchase: { kind: 'purchase' }, refund: { kind: 'refund' } },
+    rules: [
+      {
+        id: 'base',
+        name: '1 point per EUR',
+        eventTypes: ['purchase'],
+        effect: { type: 'earn', pointsPerUnit: '1' },
       },
-    };
-  }
+    ],
+    tiers,
+  };
+}
+
+describe('a program with a spend metric over a rolling window', () => {
+  const spendProgram = () =>
+    eurProgram('Spend club', {
+      metric: { type: 'spend' },
+      window: { type: 'rolling', days: 7 },
+      levels: [
+        { id: 'member', name: 'Member', threshold: 0 },
+        { id: 'vip', name: 'VIP', threshold: 500, multiplier: '2' },
+        { id: 'elite', name: 'Elite', threshold: 2000 },
+      ],
+    });
 
   it('counts spend of the last 7 days, follows refunds, and reevaluation drops members whose spend left the window', async () => {
     t.clock.set(DEFAULT_NOW); // 2026-06-15, so the window is 2026-06-09 .. 2026-06-15
@@ -618,30 +622,15 @@ describe('a program with a spend metric over a rolling window', () => {
 });
 
 describe('a version published while another process holds the previous one', () => {
-  function lifetimeProgram(metric: 'spend' | 'points', gold: number): ProgramDocument {
-    return {
-      name: 'Switching club',
-      timeZone: 'UTC',
-      currencies: ['EUR'],
-      eventTypes: { purchase: { kind: 'purchase' }, refund: { kind: 'refund' } },
-      rules: [
-        {
-          id: 'base',
-          name: '1 point per EUR',
-          eventTypes: ['purchase'],
-          effect: { type: 'earn', pointsPerUnit: '1' },
-        },
+  const lifetimeProgram = (metric: 'spend' | 'points', gold: number) =>
+    eurProgram('Switching club', {
+      metric: { type: metric },
+      window: { type: 'lifetime' },
+      levels: [
+        { id: 'member', name: 'Member', threshold: 0 },
+        { id: 'gold', name: 'Gold', threshold: gold },
       ],
-      tiers: {
-        metric: { type: metric },
-        window: { type: 'lifetime' },
-        levels: [
-          { id: 'member', name: 'Member', threshold: 0 },
-          { id: 'gold', name: 'Gold', threshold: gold },
-        ],
-      },
-    };
-  }
+    });
 
   it('counts the tier metric of the version in force, not of the version the process saw last', async () => {
     t.clock.set(DEFAULT_NOW);

@@ -599,7 +599,7 @@ async function processRound(
     const lock = guard === 'check' ? false : guard === 'lock' ? 'skip' : 'wait';
     const wanted = new Set(memberIds);
     const rows = (
-      prefetched && guard === 'check'
+      prefetched
         ? prefetched.filter((row) => wanted.has(row.id))
         : (await memberRead(programId, memberIds, lock, document, now).execute(trx)).rows
     ).map((row) => {

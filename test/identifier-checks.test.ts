@@ -20,7 +20,9 @@ const insertProgram = (id: string) =>
 const count = async (id: string) => {
   const { rows } = await sql<{
     n: bigint | string;
-  }>`SELECT count(*) AS n FROM members WHERE program_id = 'ids' AND id = ${id}`.execute(t.handle.db);
+  }>`SELECT count(*) AS n FROM members WHERE program_id = 'ids' AND id = ${id}`.execute(
+    t.handle.db,
+  );
   return Number(rows[0]?.n);
 };
 

@@ -17,6 +17,13 @@ const insertMember = (id: string) =>
   sql`INSERT INTO members (program_id, id) VALUES ('ids', ${id})`.execute(t.handle.db);
 const insertProgram = (id: string) =>
   sql`INSERT INTO programs (id) VALUES (${id})`.execute(t.handle.db);
+// The event log is the table every accepted event is written to: its check is the one on the hot path.
+const insertEvent = (id: string) =>
+  sql`INSERT INTO events (program_id, id, type, member_id, occurred_at, received_at, body_hash, body,
+      points, program_version, response, trace)
+    VALUES ('ids', ${id}, 'purchase', 'a', now(), now(), 'h', '{}', 0, 1, '{}', '{}')`.execute(
+    t.handle.db,
+  );
 const count = async (id: string) => {
   const { rows } = await sql<{
     n: bigint | string;
@@ -44,6 +51,16 @@ describe('identifier checks in the database', () => {
   ])('refuses a member id with %s and stores nothing', async (_, id) => {
     await expect(insertMember(id)).rejects.toThrow(/members_id_check/);
     expect(await count(id)).toBe(0);
+  });
+
+  it('holds the event log to the same rule', async () => {
+    await insertEvent('e'.repeat(128));
+    await expect(insertEvent('e'.repeat(129))).rejects.toThrow(/events_id_check/);
+    await expect(insertEvent('ord 1')).rejects.toThrow(/events_id_check/);
+    const { rows } = await sql<{
+      n: bigint | string;
+    }>`SELECT count(*) AS n FROM events WHERE program_id = 'ids'`.execute(t.handle.db);
+    expect(Number(rows[0]?.n)).toBe(1);
   });
 
   it('bounds program ids at 64 characters', async () => {

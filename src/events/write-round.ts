@@ -1,5 +1,6 @@
 // The write half of a round (see process.ts): one statement for everything.
 import { sql, type Kysely } from 'kysely';
+import { columns } from '../db/columns.ts';
 import type { Database } from '../db/schema.ts';
 import { ledgerWriteCtes, type LedgerRows } from '../ledger/index.ts';
 import { invalidationPayloads, INVALIDATION_CHANNEL } from '../members/cache.ts';
@@ -13,7 +14,7 @@ import type { ValidEvent } from './validate.ts';
  * debits), the members' balance rows, tier metrics, cap usage, tier history, and the
  * notifications that make other processes evict these members' cached views at commit, and
  * the domain events of it all (points.earned, points.reversed, tier.changed) in the outbox.
- * Nested documents travel as JSON parameters, which costs less than arrays of strings.
+ * Rows travel as one delimited text per column (see db/columns.ts).
  */
 export async function writeRound(
   trx: Kysely<Database>,
@@ -38,65 +39,74 @@ export async function writeRound(
   },
 ): Promise<void> {
   const { programId, now } = round;
-  const events = round.stored.map((x) => ({
-    id: x.item.id,
-    type: x.item.type,
-    member_id: x.item.memberId,
-    occurred_at: x.item.occurredAt.toISOString(),
-    body_hash: x.item.bodyHash,
-    body: x.item.body,
-    amount_minor: x.item.amountMinor === undefined ? null : String(x.item.amountMinor),
-    currency: x.item.amount?.currency ?? null,
-    refund_of: x.item.refundOf ?? null,
-    points: String(x.points),
-    response: x.response,
-    trace: x.trace,
-  }));
-  const updated = round.members.filter((m) => !m.insert);
-  const members = round.members.map((m) => ({
-    id: m.id,
-    insert: m.insert,
-    xmin: m.xmin,
-    available: String(m.available),
-    pending: String(m.pending),
-    held: String(m.held),
-    tier_id: m.tierId,
-    tier_since: m.tierSince?.toISOString() ?? null,
-    lifetime_spend: String(m.stats.spendMinor),
-    lifetime_points: String(m.stats.points),
-    event_count: String(m.stats.events),
-    first_event_at: m.stats.firstEventAt?.toISOString() ?? null,
-    last_event_at: m.stats.lastEventAt?.toISOString() ?? null,
-    counters: Object.fromEntries(Object.entries(m.stats.counters).map(([k, v]) => [k, Number(v)])),
-    segments: m.segments,
-  }));
-  const metrics = round.metrics.map((d) => ({
-    member_id: d.memberId,
-    metric: d.metric,
-    day: d.day,
-    value: String(d.value),
-  }));
-  const usage = [...round.usage].map(([key, points]) => {
-    const [member_id, rule_id, period] = key.split('|') as [string, string, string];
-    return { member_id, rule_id, period, points: String(points) };
+  const events = columns('t', round.stored, {
+    id: ['text', (x) => x.item.id],
+    type: ['text', (x) => x.item.type],
+    member_id: ['text', (x) => x.item.memberId],
+    occurred_at: ['timestamptz', (x) => x.item.occurredAt],
+    body_hash: ['text', (x) => x.item.bodyHash],
+    body: ['json', (x) => x.item.body],
+    amount_minor: ['bigint', (x) => x.item.amountMinor],
+    currency: ['text', (x) => x.item.amount?.currency],
+    refund_of: ['text', (x) => x.item.refundOf],
+    points: ['bigint', (x) => x.points],
+    response: ['json', (x) => x.response],
+    trace: ['json', (x) => x.trace],
   });
-  const campaigns = round.campaigns.map((c) => ({
-    campaign_id: c.campaignId,
-    period: c.period,
-    points: String(c.points),
-    xmin: c.xmin,
-  }));
+  const updated = round.members.filter((m) => !m.insert);
+  const members = columns('c', round.members, {
+    id: ['text', (m) => m.id],
+    insert: ['boolean', (m) => m.insert],
+    xmin: ['xid', (m) => m.xmin],
+    available: ['bigint', (m) => m.available],
+    pending: ['bigint', (m) => m.pending],
+    held: ['bigint', (m) => m.held],
+    tier_id: ['text', (m) => m.tierId],
+    tier_since: ['timestamptz', (m) => m.tierSince],
+    lifetime_spend: ['bigint', (m) => m.stats.spendMinor],
+    lifetime_points: ['bigint', (m) => m.stats.points],
+    event_count: ['bigint', (m) => m.stats.events],
+    first_event_at: ['timestamptz', (m) => m.stats.firstEventAt],
+    last_event_at: ['timestamptz', (m) => m.stats.lastEventAt],
+    counters: ['jsonb', (m) => countersJson(m.stats.counters)],
+    segments: ['text[]', (m) => m.segments],
+  });
+  const metrics = columns('t', round.metrics, {
+    member_id: ['text', (d) => d.memberId],
+    metric: ['text', (d) => d.metric],
+    day: ['date', (d) => d.day],
+    value: ['bigint', (d) => d.value],
+  });
+  const usage = columns(
+    't',
+    [...round.usage].map(([key, points]) => ({
+      key: key.split('|') as [string, string, string],
+      points,
+    })),
+    {
+      member_id: ['text', (u) => u.key[0]],
+      rule_id: ['text', (u) => u.key[1]],
+      period: ['text', (u) => u.key[2]],
+      points: ['bigint', (u) => u.points],
+    },
+  );
+  const campaigns = columns('t', round.campaigns, {
+    campaign_id: ['text', (c) => c.campaignId],
+    period: ['text', (c) => c.period],
+    points: ['bigint', (c) => c.points],
+    xmin: ['xid', (c) => c.xmin],
+  });
   const campaignRows = round.campaigns.flatMap((c) => (c.ctid === null ? [] : [c.ctid]));
-  const tierChanges = round.tierChanges.map((c) => ({
-    member_id: c.memberId,
-    from_tier: c.fromTier,
-    to_tier: c.toTier,
-    reason: c.reason,
-    event_id: c.eventId,
-    metric_value: String(c.metricValue),
-    program_version: c.programVersion,
-    changed_at: c.changedAt.toISOString(),
-  }));
+  const tierChanges = columns('t', round.tierChanges, {
+    member_id: ['text', (c) => c.memberId],
+    from_tier: ['text', (c) => c.fromTier],
+    to_tier: ['text', (c) => c.toTier],
+    reason: ['text', (c) => c.reason],
+    event_id: ['text', (c) => c.eventId],
+    metric_value: ['bigint', (c) => c.metricValue],
+    program_version: ['int', (c) => c.programVersion],
+    changed_at: ['timestamptz', (c) => c.changedAt],
+  });
   const notifications = invalidationPayloads(
     programId,
     round.members.map((m) => m.id),
@@ -108,16 +118,11 @@ export async function writeRound(
         currency, refund_of, points, program_version, response, trace)
       SELECT ${programId}, id, type, member_id, occurred_at, ${at}::timestamptz, body_hash, body, amount_minor, currency,
         refund_of, points, ${round.version}, response, trace
-      FROM json_to_recordset(${JSON.stringify(events)}::json) AS t(id text, type text, member_id text,
-        occurred_at timestamptz, body_hash text, body json, amount_minor bigint, currency text, refund_of text,
-        points bigint, response json, trace json)
+      FROM ${events}
       RETURNING id, member_id, points, occurred_at, response),
     ${ledgerWriteCtes(programId, round.ledger)},
     member_rows AS (
-      SELECT * FROM json_to_recordset(${JSON.stringify(members)}::json) AS c(id text, insert boolean, xmin xid,
-        available bigint, pending bigint, held bigint, tier_id text, tier_since timestamptz,
-        lifetime_spend bigint, lifetime_points bigint, event_count bigint, first_event_at timestamptz,
-        last_event_at timestamptz, counters jsonb, segments text[])),
+      SELECT * FROM ${members}),
     written_members AS (
       UPDATE members SET available = c.available, pending = c.pending, held = c.held, tier_id = c.tier_id,
         tier_since = c.tier_since, updated_at = ${at}::timestamptz, lifetime_spend = c.lifetime_spend,
@@ -142,18 +147,17 @@ export async function writeRound(
     written_metrics AS (
       INSERT INTO member_metric_days (program_id, member_id, metric, day, value)
       SELECT ${programId}, member_id, metric, day, value
-      FROM json_to_recordset(${JSON.stringify(metrics)}::json) AS t(member_id text, metric text, day date, value bigint)
+      FROM ${metrics}
       ON CONFLICT (program_id, member_id, metric, day) DO UPDATE SET value = member_metric_days.value + excluded.value
       RETURNING 1),
     written_usage AS (
       INSERT INTO rule_usage (program_id, member_id, rule_id, period, points)
       SELECT ${programId}, member_id, rule_id, period, points
-      FROM json_to_recordset(${JSON.stringify(usage)}::json) AS t(member_id text, rule_id text, period text, points bigint)
+      FROM ${usage}
       ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points
       RETURNING 1),
     campaign_rows AS (
-      SELECT * FROM json_to_recordset(${JSON.stringify(campaigns)}::json) AS t(campaign_id text, period text,
-        points bigint, xmin xid)),
+      SELECT * FROM ${campaigns}),
     -- A counter row whose version is no longer the one read is left alone, and the check below
     -- fails the statement: another write spent from the same budget meanwhile.
     written_campaigns AS (
@@ -172,8 +176,7 @@ export async function writeRound(
       INSERT INTO tier_changes (program_id, member_id, from_tier, to_tier, reason, event_id, metric_value,
         program_version, changed_at)
       SELECT ${programId}, member_id, from_tier, to_tier, reason, event_id, metric_value, program_version, changed_at
-      FROM json_to_recordset(${JSON.stringify(tierChanges)}::json) AS t(member_id text, from_tier text, to_tier text,
-        reason text, event_id text, metric_value bigint, program_version int, changed_at timestamptz)
+      FROM ${tierChanges}
       RETURNING member_id, from_tier, to_tier, reason, event_id, changed_at),
     -- The domain events of these changes, in the same statement (the outbox).
     written_outbox AS (
@@ -199,4 +202,11 @@ export async function writeRound(
         THEN patron_write_conflict('a member changed since it was read') END AS checked`.execute(
     trx,
   );
+}
+
+/** Counters as a JSON object of numbers (they are counts of events, far below 2^53). */
+function countersJson(counters: Record<string, bigint>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key in counters) out[key] = Number(counters[key]);
+  return out;
 }

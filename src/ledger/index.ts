@@ -20,6 +20,7 @@
 // in sorted order, so concurrent batches cannot deadlock.
 import assert from 'node:assert/strict';
 import { sql, type Kysely } from 'kysely';
+import { columns } from '../db/columns.ts';
 import type { Database } from '../db/schema.ts';
 
 export type MemberAccount = 'available' | 'pending' | 'held';
@@ -421,7 +422,7 @@ export class LedgerBatch {
   }
 }
 
-/** A LedgerBatch as JSON-ready rows (bigints as strings). */
+/** A LedgerBatch as rows ready to write (bigints as strings). */
 export interface LedgerRows {
   entries: {
     i: number;
@@ -468,8 +469,15 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
     written_entries AS (
       INSERT INTO journal_entries (id, program_id, member_id, kind, event_id, corrects_entry_id, program_version, effective_at)
       SELECT e.id, ${programId}, t.member_id, t.kind, t.event_id, t.corrects, t.version, t.effective_at
-      FROM json_to_recordset(${JSON.stringify(rows.entries)}::json) AS t(i int, member_id text, kind text, event_id text,
-        corrects bigint, version int, effective_at timestamptz)
+      FROM ${columns('t', rows.entries, {
+        i: ['int', (r) => r.i],
+        member_id: ['text', (r) => r.member_id],
+        kind: ['text', (r) => r.kind],
+        event_id: ['text', (r) => r.event_id],
+        corrects: ['bigint', (r) => r.corrects],
+        version: ['int', (r) => r.version],
+        effective_at: ['timestamptz', (r) => r.effective_at],
+      })}
       JOIN entry_ids e ON e.n = t.i
       RETURNING 1),
     written_lots AS (
@@ -477,20 +485,34 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
         pending_until)
       SELECT l.id, ${programId}, t.member_id, t.account, e.id, t.earned_at, t.expires_at, t.amount, t.amount,
         t.pending_until
-      FROM json_to_recordset(${JSON.stringify(rows.lots)}::json) AS t(i int, entry int, member_id text, account text,
-        earned_at timestamptz, expires_at timestamptz, amount bigint, pending_until timestamptz)
+      FROM ${columns('t', rows.lots, {
+        i: ['int', (r) => r.i],
+        entry: ['int', (r) => r.entry],
+        member_id: ['text', (r) => r.member_id],
+        account: ['text', (r) => r.account],
+        earned_at: ['timestamptz', (r) => r.earned_at],
+        expires_at: ['timestamptz', (r) => r.expires_at],
+        amount: ['bigint', (r) => r.amount],
+        pending_until: ['timestamptz', (r) => r.pending_until],
+      })}
       JOIN lot_ids l ON l.n = t.i JOIN entry_ids e ON e.n = t.entry
       RETURNING 1),
     written_postings AS (
       INSERT INTO postings (entry_id, program_id, member_id, account, amount, lot_id)
       SELECT e.id, ${programId}, t.member_id, t.account, t.amount, coalesce(t.lot_id, l.id)
-      FROM json_to_recordset(${JSON.stringify(rows.postings)}::json) AS t(entry int, member_id text, account text,
-        amount bigint, lot_id bigint, new_lot int)
+      FROM ${columns('t', rows.postings, {
+        entry: ['int', (r) => r.entry],
+        member_id: ['text', (r) => r.member_id],
+        account: ['text', (r) => r.account],
+        amount: ['bigint', (r) => r.amount],
+        lot_id: ['bigint', (r) => r.lot_id],
+        new_lot: ['int', (r) => r.new_lot],
+      })}
       JOIN entry_ids e ON e.n = t.entry LEFT JOIN lot_ids l ON l.n = t.new_lot
       RETURNING 1),
     debited_lots AS (
       UPDATE lots SET remaining = lots.remaining - d.amount
-      FROM json_to_recordset(${JSON.stringify(rows.lotDebits)}::json) AS d(id bigint, amount bigint)
+      FROM ${columns('d', rows.lotDebits, { id: ['bigint', (r) => r.id], amount: ['bigint', (r) => r.amount] })}
       -- The id list lets the plan find the lots by key: joined to the JSON alone (which the
       -- planner takes for 100 rows), the lots table was read whole.
       WHERE lots.id = ANY(${rows.lotDebits.map((d) => d.id)}::bigint[]) AND lots.id = d.id

@@ -94,6 +94,8 @@ describe('rows as delimited columns', () => {
     const rows = [
       row({ n: 9_223_372_036_854_775_807n, at: new Date('1970-01-01T00:00:00.001Z') }),
       row({ n: -9_223_372_036_854_775_808n, at: new Date('2099-12-31T23:59:59.999Z') }),
+      row({ at: new Date('1969-12-31T23:59:59.999Z') }),
+      row({ at: new Date('2250-06-30T12:34:56.789Z') }),
     ];
     expect(await roundTrip(rows)).toEqual(rows);
   });
@@ -106,6 +108,12 @@ describe('rows as delimited columns', () => {
   it('refuses text holding a separator rather than shift the rows after it', () => {
     expect(() => columns('r', [row({ name: 'a\u001eb' })], spec)).toThrow(/control character/);
     expect(() => columns('r', [row({ tags: ['a\u001fb'] })], spec)).toThrow(/control character/);
+  });
+
+  it('takes instants only as dates, not as text it would have to guess the zone of', () => {
+    expect(() =>
+      columns('r', [row({ at: '2026-06-15T10:00:00Z' as unknown as Date })], spec),
+    ).toThrow(/Date values/);
   });
 
   it('refuses names that are not plain SQL identifiers', () => {

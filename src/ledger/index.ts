@@ -380,78 +380,30 @@ export class LedgerBatch {
    * replace with ids from its sequences in the same statement.
    */
   rows(): LedgerRows {
+    const postings: { entry: number; posting: PendingPosting }[] = [];
     for (const entry of this.entries) {
-      const sum = entry.postings.reduce((acc, p) => acc + p.amount, 0n);
+      let sum = 0n;
+      for (const p of entry.postings) {
+        sum += p.amount;
+        postings.push({ entry: entry.index, posting: p });
+      }
       assert.equal(sum, 0n, `journal entry for ${entry.memberId} does not sum to zero`);
     }
-    return {
-      entries: this.entries.map((e) => ({
-        i: e.index,
-        member_id: e.memberId,
-        kind: e.kind,
-        event_id: e.eventId,
-        corrects: e.correctsEntryId === null ? null : String(e.correctsEntryId),
-        version: e.programVersion,
-        effective_at: e.effectiveAt.toISOString(),
-      })),
-      lots: this.lots.map((l, i) => ({
-        i,
-        entry: l.entryIndex,
-        member_id: l.memberId,
-        account: l.account,
-        earned_at: l.earnedAt.toISOString(),
-        expires_at: l.expiresAt?.toISOString() ?? null,
-        amount: String(l.amount),
-        pending_until: l.pendingUntil?.toISOString() ?? null,
-      })),
-      postings: this.entries.flatMap((e) =>
-        e.postings.map((p) => ({
-          entry: e.index,
-          member_id: p.memberId,
-          account: p.account,
-          amount: String(p.amount),
-          lot_id: p.lot !== null && 'existing' in p.lot ? String(p.lot.existing) : null,
-          new_lot: p.lot !== null && 'new' in p.lot ? p.lot.new : null,
-        })),
-      ),
-      lotDebits: [...this.lotDebits].map(([id, amount]) => ({
-        id: String(id),
-        amount: String(amount),
-      })),
-    };
+    return { entries: this.entries, lots: this.lots, postings, lotDebits: [...this.lotDebits] };
   }
 }
 
-/** A LedgerBatch as rows ready to write (bigints as strings). */
+type PendingPosting = PendingEntry['postings'][number];
+
+/**
+ * A LedgerBatch ready to write: its entries and new lots, numbered from 0 by their position
+ * (entries also by `index`), the postings with the number of their entry, and the lot debits.
+ */
 export interface LedgerRows {
-  entries: {
-    i: number;
-    member_id: string;
-    kind: string;
-    event_id: string | null;
-    corrects: string | null;
-    version: number | null;
-    effective_at: string;
-  }[];
-  lots: {
-    i: number;
-    entry: number;
-    member_id: string;
-    account: string;
-    earned_at: string;
-    expires_at: string | null;
-    amount: string;
-    pending_until: string | null;
-  }[];
-  postings: {
-    entry: number;
-    member_id: string | null;
-    account: string;
-    amount: string;
-    lot_id: string | null;
-    new_lot: number | null;
-  }[];
-  lotDebits: { id: string; amount: string }[];
+  entries: readonly PendingEntry[];
+  lots: readonly PendingLot[];
+  postings: readonly { entry: number; posting: PendingPosting }[];
+  lotDebits: readonly (readonly [lotId: bigint, amount: bigint])[];
 }
 
 /**
@@ -470,13 +422,13 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
       INSERT INTO journal_entries (id, program_id, member_id, kind, event_id, corrects_entry_id, program_version, effective_at)
       SELECT e.id, ${programId}, t.member_id, t.kind, t.event_id, t.corrects, t.version, t.effective_at
       FROM ${columns('t', rows.entries, {
-        i: ['int', (r) => r.i],
-        member_id: ['text', (r) => r.member_id],
+        i: ['int', (r) => r.index],
+        member_id: ['text', (r) => r.memberId],
         kind: ['text', (r) => r.kind],
-        event_id: ['text', (r) => r.event_id],
-        corrects: ['bigint', (r) => r.corrects],
-        version: ['int', (r) => r.version],
-        effective_at: ['timestamptz', (r) => r.effective_at],
+        event_id: ['text', (r) => r.eventId],
+        corrects: ['bigint', (r) => r.correctsEntryId],
+        version: ['int', (r) => r.programVersion],
+        effective_at: ['timestamptz', (r) => r.effectiveAt],
       })}
       JOIN entry_ids e ON e.n = t.i
       RETURNING 1),
@@ -486,14 +438,14 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
       SELECT l.id, ${programId}, t.member_id, t.account, e.id, t.earned_at, t.expires_at, t.amount, t.amount,
         t.pending_until
       FROM ${columns('t', rows.lots, {
-        i: ['int', (r) => r.i],
-        entry: ['int', (r) => r.entry],
-        member_id: ['text', (r) => r.member_id],
+        i: ['int', (_, i) => i],
+        entry: ['int', (r) => r.entryIndex],
+        member_id: ['text', (r) => r.memberId],
         account: ['text', (r) => r.account],
-        earned_at: ['timestamptz', (r) => r.earned_at],
-        expires_at: ['timestamptz', (r) => r.expires_at],
+        earned_at: ['timestamptz', (r) => r.earnedAt],
+        expires_at: ['timestamptz', (r) => r.expiresAt],
         amount: ['bigint', (r) => r.amount],
-        pending_until: ['timestamptz', (r) => r.pending_until],
+        pending_until: ['timestamptz', (r) => r.pendingUntil],
       })}
       JOIN lot_ids l ON l.n = t.i JOIN entry_ids e ON e.n = t.entry
       RETURNING 1),
@@ -502,20 +454,23 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
       SELECT e.id, ${programId}, t.member_id, t.account, t.amount, coalesce(t.lot_id, l.id)
       FROM ${columns('t', rows.postings, {
         entry: ['int', (r) => r.entry],
-        member_id: ['text', (r) => r.member_id],
-        account: ['text', (r) => r.account],
-        amount: ['bigint', (r) => r.amount],
-        lot_id: ['bigint', (r) => r.lot_id],
-        new_lot: ['int', (r) => r.new_lot],
+        member_id: ['text', (r) => r.posting.memberId],
+        account: ['text', (r) => r.posting.account],
+        amount: ['bigint', (r) => r.posting.amount],
+        lot_id: [
+          'bigint',
+          ({ posting: { lot } }) => (lot !== null && 'existing' in lot ? lot.existing : null),
+        ],
+        new_lot: ['int', ({ posting: { lot } }) => (lot !== null && 'new' in lot ? lot.new : null)],
       })}
       JOIN entry_ids e ON e.n = t.entry LEFT JOIN lot_ids l ON l.n = t.new_lot
       RETURNING 1),
     debited_lots AS (
       UPDATE lots SET remaining = lots.remaining - d.amount
-      FROM ${columns('d', rows.lotDebits, { id: ['bigint', (r) => r.id], amount: ['bigint', (r) => r.amount] })}
+      FROM ${columns('d', rows.lotDebits, { id: ['bigint', (r) => r[0]], amount: ['bigint', (r) => r[1]] })}
       -- The id list lets the plan find the lots by key: joined to the JSON alone (which the
       -- planner takes for 100 rows), the lots table was read whole.
-      WHERE lots.id = ANY(${rows.lotDebits.map((d) => d.id)}::bigint[]) AND lots.id = d.id
+      WHERE lots.id = ANY(${rows.lotDebits.map(([id]) => String(id))}::bigint[]) AND lots.id = d.id
       RETURNING 1)`;
 }
 

@@ -5,7 +5,7 @@
 // path's connections keep one plan per statement, made when the connection first ran it:
 // a plan made while the tables were empty must still find rows by key once they are large.
 // Counted here by the rows that PostgreSQL's statistics views say were read from `members`
-// and `events`. Server only: the counters are PostgreSQL's, and so are the plans.
+// and `events`, and by the blocks of members_pkey touched. Server only: the counters are PostgreSQL's, and so are the plans.
 // Real: database, rules, ledger. Faked: the clock only, held still.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,13 @@ const AT = '2026-06-15T09:00:00Z';
 const STORED = 3_000;
 /** At most this many rows read per event written; a scan of the program reads STORED. */
 const ROWS_PER_EVENT_MAX = 10;
+/**
+ * At most this many blocks of members_pkey per event written: each member is probed by key
+ * a few times (measured 3-5 blocks per event). A plan made on the empty table once looked
+ * each member up by id alone, without program_id — a walk of the whole index per member,
+ * which reads no extra rows but 33-35 blocks per event at 3,000 members.
+ */
+const KEY_BLOCKS_PER_EVENT_MAX = 10;
 
 let t: TestApp;
 let admin: pg.Client;
@@ -72,6 +79,8 @@ const depsOn = (db: EventDeps['db']) => eventDeps(t, db);
 interface Reads {
   members: number;
   events: number;
+  /** Blocks of members_pkey read or found in the buffer cache. */
+  memberKeyBlocks: number;
 }
 
 async function rowsRead(): Promise<Reads> {
@@ -81,7 +90,15 @@ async function rowsRead(): Promise<Reads> {
      FROM pg_stat_user_tables WHERE relname IN ('members', 'events')`,
   );
   const of = (name: string) => Number(rows.find((r) => r.relname === name)?.n ?? 0);
-  return { members: of('members'), events: of('events') };
+  const blocks = await admin.query<{ n: string }>(
+    `SELECT coalesce(idx_blks_hit, 0) + coalesce(idx_blks_read, 0) AS n
+     FROM pg_statio_user_indexes WHERE indexrelname = 'members_pkey'`,
+  );
+  return {
+    members: of('members'),
+    events: of('events'),
+    memberKeyBlocks: Number(blocks.rows[0]?.n ?? 0),
+  };
 }
 
 /**
@@ -109,6 +126,7 @@ async function readsWhileWriting(
   return {
     members: after.members - before.members,
     events: after.events - before.events,
+    memberKeyBlocks: after.memberKeyBlocks - before.memberKeyBlocks,
     writes: deps.writes,
   };
 }
@@ -142,6 +160,8 @@ describe('finding rows before the tables have statistics', () => {
     expect(reads.members).toBeGreaterThan(0);
     expect(reads.members).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
     expect(reads.events).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
+    expect(reads.memberKeyBlocks).toBeGreaterThan(0);
+    expect(reads.memberKeyBlocks).toBeLessThanOrEqual(count * KEY_BLOCKS_PER_EVENT_MAX);
   });
 
   it('reads a few rows per event in a locked write, not the whole program', async () => {
@@ -153,5 +173,7 @@ describe('finding rows before the tables have statistics', () => {
     expect(reads.members).toBeGreaterThan(0);
     expect(reads.members).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
     expect(reads.events).toBeLessThanOrEqual(count * ROWS_PER_EVENT_MAX);
+    expect(reads.memberKeyBlocks).toBeGreaterThan(0);
+    expect(reads.memberKeyBlocks).toBeLessThanOrEqual(count * KEY_BLOCKS_PER_EVENT_MAX);
   });
 });

@@ -25,6 +25,7 @@ export type ColumnType =
   | 'timestamptz'
   | 'date'
   | 'xid'
+  | 'tid'
   | 'text[]';
 
 /** Each value: null or undefined for NULL, a JSON-ready value for json, a string[] for text[]. */
@@ -52,6 +53,7 @@ const encoders: Record<ColumnType, (value: unknown) => string> = {
   bigint: number,
   int: number,
   xid: number,
+  tid: (v) => (v === null || v === undefined ? NULL : checked(String(v as string))),
   boolean: (v) => (v === null || v === undefined ? NULL : v ? 't' : 'f'),
   timestamptz: instant,
   date: (v) => (v === null || v === undefined ? NULL : checked(String(v as string))),

@@ -1,12 +1,91 @@
 // The write half of a round (see process.ts): one statement for everything.
 import { sql, type Kysely } from 'kysely';
-import { columns } from '../db/columns.ts';
+import { columns, type ColumnSpec } from '../db/columns.ts';
 import type { Database } from '../db/schema.ts';
 import { ledgerWriteCtes, type LedgerRows } from '../ledger/index.ts';
 import { invalidationPayloads, INVALIDATION_CHANNEL } from '../members/cache.ts';
 import type { MetricDelta, TierChange } from '../tiers/index.ts';
 import type { EventResponse, MemberState } from './process.ts';
 import type { ValidEvent } from './validate.ts';
+
+type StoredEvent = { item: ValidEvent; points: bigint; response: EventResponse; trace: unknown };
+
+// The column lists are constants: db/columns.ts keeps each one's statement text by its object.
+const EVENT_COLUMNS: ColumnSpec<StoredEvent> = {
+  id: ['text', (x) => x.item.id],
+  type: ['text', (x) => x.item.type],
+  member_id: ['text', (x) => x.item.memberId],
+  occurred_at: ['timestamptz', (x) => x.item.occurredAt],
+  body_hash: ['text', (x) => x.item.bodyHash],
+  body: ['json', (x) => x.item.body],
+  amount_minor: ['bigint', (x) => x.item.amountMinor],
+  currency: ['text', (x) => x.item.amount?.currency],
+  refund_of: ['text', (x) => x.item.refundOf],
+  points: ['bigint', (x) => x.points],
+  response: ['json', (x) => x.response],
+  trace: ['json', (x) => x.trace],
+};
+
+const MEMBER_COLUMNS: ColumnSpec<MemberState> = {
+  id: ['text', (m) => m.id],
+  insert: ['boolean', (m) => m.insert],
+  xmin: ['xid', (m) => m.xmin],
+  ctid: ['tid', (m) => m.ctid],
+  available: ['bigint', (m) => m.available],
+  pending: ['bigint', (m) => m.pending],
+  held: ['bigint', (m) => m.held],
+  tier_id: ['text', (m) => m.tierId],
+  tier_since: ['timestamptz', (m) => m.tierSince],
+  lifetime_spend: ['bigint', (m) => m.stats.spendMinor],
+  lifetime_points: ['bigint', (m) => m.stats.points],
+  event_count: ['bigint', (m) => m.stats.events],
+  first_event_at: ['timestamptz', (m) => m.stats.firstEventAt],
+  last_event_at: ['timestamptz', (m) => m.stats.lastEventAt],
+  counters: ['jsonb', (m) => countersJson(m.stats.counters)],
+  segments: ['text[]', (m) => m.segments],
+};
+
+const METRIC_COLUMNS: ColumnSpec<MetricDelta> = {
+  member_id: ['text', (d) => d.memberId],
+  metric: ['text', (d) => d.metric],
+  day: ['date', (d) => d.day],
+  value: ['bigint', (d) => d.value],
+};
+
+const USAGE_COLUMNS: ColumnSpec<{ key: [string, string, string]; points: bigint }> = {
+  member_id: ['text', (u) => u.key[0]],
+  rule_id: ['text', (u) => u.key[1]],
+  period: ['text', (u) => u.key[2]],
+  points: ['bigint', (u) => u.points],
+};
+
+const CAMPAIGN_COLUMNS: ColumnSpec<CampaignIncrement> = {
+  campaign_id: ['text', (c) => c.campaignId],
+  period: ['text', (c) => c.period],
+  points: ['bigint', (c) => c.points],
+  xmin: ['xid', (c) => c.xmin],
+  ctid: ['tid', (c) => c.ctid],
+};
+
+const TIER_CHANGE_COLUMNS: ColumnSpec<TierChange> = {
+  member_id: ['text', (c) => c.memberId],
+  from_tier: ['text', (c) => c.fromTier],
+  to_tier: ['text', (c) => c.toTier],
+  reason: ['text', (c) => c.reason],
+  event_id: ['text', (c) => c.eventId],
+  metric_value: ['bigint', (c) => c.metricValue],
+  program_version: ['int', (c) => c.programVersion],
+  changed_at: ['timestamptz', (c) => c.changedAt],
+};
+
+/** An increment of a campaign counter, with the row version read and where it was (null: no row then). */
+interface CampaignIncrement {
+  campaignId: string;
+  period: string;
+  points: bigint;
+  xmin: string | null;
+  ctid: string | null;
+}
 
 /**
  * Everything a round writes, in one statement (one round trip, whatever the batch size):
@@ -22,93 +101,31 @@ export async function writeRound(
     programId: string;
     version: number;
     now: Date;
-    stored: { item: ValidEvent; points: bigint; response: EventResponse; trace: unknown }[];
+    stored: StoredEvent[];
     ledger: LedgerRows;
     members: MemberState[];
     metrics: MetricDelta[];
     usage: Map<string, bigint>;
-    /** Increments of campaign counters, each with the row version read and where it was (null: no row then). */
-    campaigns: {
-      campaignId: string;
-      period: string;
-      points: bigint;
-      xmin: string | null;
-      ctid: string | null;
-    }[];
+    campaigns: CampaignIncrement[];
     tierChanges: TierChange[];
   },
 ): Promise<void> {
   const { programId, now } = round;
-  const events = columns('t', round.stored, {
-    id: ['text', (x) => x.item.id],
-    type: ['text', (x) => x.item.type],
-    member_id: ['text', (x) => x.item.memberId],
-    occurred_at: ['timestamptz', (x) => x.item.occurredAt],
-    body_hash: ['text', (x) => x.item.bodyHash],
-    body: ['json', (x) => x.item.body],
-    amount_minor: ['bigint', (x) => x.item.amountMinor],
-    currency: ['text', (x) => x.item.amount?.currency],
-    refund_of: ['text', (x) => x.item.refundOf],
-    points: ['bigint', (x) => x.points],
-    response: ['json', (x) => x.response],
-    trace: ['json', (x) => x.trace],
-  });
+  const events = columns('t', round.stored, EVENT_COLUMNS);
   const updated = round.members.filter((m) => !m.insert);
-  const members = columns('c', round.members, {
-    id: ['text', (m) => m.id],
-    insert: ['boolean', (m) => m.insert],
-    xmin: ['xid', (m) => m.xmin],
-    ctid: ['tid', (m) => m.ctid],
-    available: ['bigint', (m) => m.available],
-    pending: ['bigint', (m) => m.pending],
-    held: ['bigint', (m) => m.held],
-    tier_id: ['text', (m) => m.tierId],
-    tier_since: ['timestamptz', (m) => m.tierSince],
-    lifetime_spend: ['bigint', (m) => m.stats.spendMinor],
-    lifetime_points: ['bigint', (m) => m.stats.points],
-    event_count: ['bigint', (m) => m.stats.events],
-    first_event_at: ['timestamptz', (m) => m.stats.firstEventAt],
-    last_event_at: ['timestamptz', (m) => m.stats.lastEventAt],
-    counters: ['jsonb', (m) => countersJson(m.stats.counters)],
-    segments: ['text[]', (m) => m.segments],
-  });
-  const metrics = columns('t', round.metrics, {
-    member_id: ['text', (d) => d.memberId],
-    metric: ['text', (d) => d.metric],
-    day: ['date', (d) => d.day],
-    value: ['bigint', (d) => d.value],
-  });
+  const members = columns('c', round.members, MEMBER_COLUMNS);
+  const metrics = columns('t', round.metrics, METRIC_COLUMNS);
   const usage = columns(
     't',
     [...round.usage].map(([key, points]) => ({
       key: key.split('|') as [string, string, string],
       points,
     })),
-    {
-      member_id: ['text', (u) => u.key[0]],
-      rule_id: ['text', (u) => u.key[1]],
-      period: ['text', (u) => u.key[2]],
-      points: ['bigint', (u) => u.points],
-    },
+    USAGE_COLUMNS,
   );
-  const campaigns = columns('t', round.campaigns, {
-    campaign_id: ['text', (c) => c.campaignId],
-    period: ['text', (c) => c.period],
-    points: ['bigint', (c) => c.points],
-    xmin: ['xid', (c) => c.xmin],
-    ctid: ['tid', (c) => c.ctid],
-  });
+  const campaigns = columns('t', round.campaigns, CAMPAIGN_COLUMNS);
   const campaignRows = round.campaigns.filter((c) => c.ctid !== null).length;
-  const tierChanges = columns('t', round.tierChanges, {
-    member_id: ['text', (c) => c.memberId],
-    from_tier: ['text', (c) => c.fromTier],
-    to_tier: ['text', (c) => c.toTier],
-    reason: ['text', (c) => c.reason],
-    event_id: ['text', (c) => c.eventId],
-    metric_value: ['bigint', (c) => c.metricValue],
-    program_version: ['int', (c) => c.programVersion],
-    changed_at: ['timestamptz', (c) => c.changedAt],
-  });
+  const tierChanges = columns('t', round.tierChanges, TIER_CHANGE_COLUMNS);
   const notifications = invalidationPayloads(
     programId,
     round.members.map((m) => m.id),

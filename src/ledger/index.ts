@@ -20,7 +20,7 @@
 // in sorted order, so concurrent batches cannot deadlock.
 import assert from 'node:assert/strict';
 import { sql, type Kysely } from 'kysely';
-import { columns } from '../db/columns.ts';
+import { columns, type ColumnSpec } from '../db/columns.ts';
 import type { Database } from '../db/schema.ts';
 
 export type MemberAccount = 'available' | 'pending' | 'held';
@@ -406,6 +406,45 @@ export interface LedgerRows {
   lotDebits: readonly (readonly [lotId: bigint, amount: bigint])[];
 }
 
+// The column lists are constants: db/columns.ts keeps each one's statement text by its object.
+const ENTRY_COLUMNS: ColumnSpec<PendingEntry> = {
+  i: ['int', (r) => r.index],
+  member_id: ['text', (r) => r.memberId],
+  kind: ['text', (r) => r.kind],
+  event_id: ['text', (r) => r.eventId],
+  corrects: ['bigint', (r) => r.correctsEntryId],
+  version: ['int', (r) => r.programVersion],
+  effective_at: ['timestamptz', (r) => r.effectiveAt],
+};
+
+const LOT_COLUMNS: ColumnSpec<PendingLot> = {
+  i: ['int', (_, i) => i],
+  entry: ['int', (r) => r.entryIndex],
+  member_id: ['text', (r) => r.memberId],
+  account: ['text', (r) => r.account],
+  earned_at: ['timestamptz', (r) => r.earnedAt],
+  expires_at: ['timestamptz', (r) => r.expiresAt],
+  amount: ['bigint', (r) => r.amount],
+  pending_until: ['timestamptz', (r) => r.pendingUntil],
+};
+
+const POSTING_COLUMNS: ColumnSpec<LedgerRows['postings'][number]> = {
+  entry: ['int', (r) => r.entry],
+  member_id: ['text', (r) => r.posting.memberId],
+  account: ['text', (r) => r.posting.account],
+  amount: ['bigint', (r) => r.posting.amount],
+  lot_id: [
+    'bigint',
+    ({ posting: { lot } }) => (lot !== null && 'existing' in lot ? lot.existing : null),
+  ],
+  new_lot: ['int', ({ posting: { lot } }) => (lot !== null && 'new' in lot ? lot.new : null)],
+};
+
+const LOT_DEBIT_COLUMNS: ColumnSpec<LedgerRows['lotDebits'][number]> = {
+  id: ['bigint', (r) => r[0]],
+  amount: ['bigint', (r) => r[1]],
+};
+
 /**
  * The ledger part of a write statement, as common table expressions to splice into one
  * statement with the caller's other writes: ids are drawn from the sequences and joined in,
@@ -421,15 +460,7 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
     written_entries AS (
       INSERT INTO journal_entries (id, program_id, member_id, kind, event_id, corrects_entry_id, program_version, effective_at)
       SELECT e.id, ${programId}, t.member_id, t.kind, t.event_id, t.corrects, t.version, t.effective_at
-      FROM ${columns('t', rows.entries, {
-        i: ['int', (r) => r.index],
-        member_id: ['text', (r) => r.memberId],
-        kind: ['text', (r) => r.kind],
-        event_id: ['text', (r) => r.eventId],
-        corrects: ['bigint', (r) => r.correctsEntryId],
-        version: ['int', (r) => r.programVersion],
-        effective_at: ['timestamptz', (r) => r.effectiveAt],
-      })}
+      FROM ${columns('t', rows.entries, ENTRY_COLUMNS)}
       JOIN entry_ids e ON e.n = t.i
       RETURNING 1),
     written_lots AS (
@@ -437,37 +468,18 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
         pending_until)
       SELECT l.id, ${programId}, t.member_id, t.account, e.id, t.earned_at, t.expires_at, t.amount, t.amount,
         t.pending_until
-      FROM ${columns('t', rows.lots, {
-        i: ['int', (_, i) => i],
-        entry: ['int', (r) => r.entryIndex],
-        member_id: ['text', (r) => r.memberId],
-        account: ['text', (r) => r.account],
-        earned_at: ['timestamptz', (r) => r.earnedAt],
-        expires_at: ['timestamptz', (r) => r.expiresAt],
-        amount: ['bigint', (r) => r.amount],
-        pending_until: ['timestamptz', (r) => r.pendingUntil],
-      })}
+      FROM ${columns('t', rows.lots, LOT_COLUMNS)}
       JOIN lot_ids l ON l.n = t.i JOIN entry_ids e ON e.n = t.entry
       RETURNING 1),
     written_postings AS (
       INSERT INTO postings (entry_id, program_id, member_id, account, amount, lot_id)
       SELECT e.id, ${programId}, t.member_id, t.account, t.amount, coalesce(t.lot_id, l.id)
-      FROM ${columns('t', rows.postings, {
-        entry: ['int', (r) => r.entry],
-        member_id: ['text', (r) => r.posting.memberId],
-        account: ['text', (r) => r.posting.account],
-        amount: ['bigint', (r) => r.posting.amount],
-        lot_id: [
-          'bigint',
-          ({ posting: { lot } }) => (lot !== null && 'existing' in lot ? lot.existing : null),
-        ],
-        new_lot: ['int', ({ posting: { lot } }) => (lot !== null && 'new' in lot ? lot.new : null)],
-      })}
+      FROM ${columns('t', rows.postings, POSTING_COLUMNS)}
       JOIN entry_ids e ON e.n = t.entry LEFT JOIN lot_ids l ON l.n = t.new_lot
       RETURNING 1),
     debited_lots AS (
       UPDATE lots SET remaining = lots.remaining - d.amount
-      FROM ${columns('d', rows.lotDebits, { id: ['bigint', (r) => r[0]], amount: ['bigint', (r) => r[1]] })}
+      FROM ${columns('d', rows.lotDebits, LOT_DEBIT_COLUMNS)}
       -- The id list lets the plan find the lots by key: joined to the JSON alone (which the
       -- planner takes for 100 rows), the lots table was read whole.
       WHERE lots.id = ANY(${rows.lotDebits.map(([id]) => String(id))}::bigint[]) AND lots.id = d.id

@@ -106,8 +106,12 @@ describe('rows as delimited columns', () => {
   });
 
   it('refuses text holding a separator rather than shift the rows after it', () => {
-    expect(() => columns('r', [row({ name: 'a\u001eb' })], spec)).toThrow(/control character/);
-    expect(() => columns('r', [row({ tags: ['a\u001fb'] })], spec)).toThrow(/control character/);
+    expect(() => columns('r', [row({ name: 'a\u001eb' })], spec)).toThrow(
+      /r.name of row 0: .*control character/,
+    );
+    expect(() => columns('r', [row({ tags: ['a\u001fb'] })], spec)).toThrow(
+      /r.tags of row 0: .*control character/,
+    );
   });
 
   it('takes instants only as dates, not as text it would have to guess the zone of', () => {

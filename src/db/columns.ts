@@ -113,7 +113,12 @@ export function columns<T>(
     const encode = encoders[type];
     const texts = new Array<string>(rows.length + 1);
     texts[0] = '';
-    for (let i = 0; i < rows.length; i++) texts[i + 1] = encode(read(rows[i]!, i));
+    let i = 0;
+    try {
+      for (; i < rows.length; i++) texts[i + 1] = encode(read(rows[i]!, i));
+    } catch (error) {
+      throw new Error(`columns: ${alias}.${name} of row ${i}: ${(error as Error).message}`);
+    }
     return texts.join(SEPARATOR);
   });
   return sql(templateOf(alias, spec as ColumnSpec<unknown>, names), ...values);

@@ -66,7 +66,7 @@ describe('rows as delimited columns', () => {
     expect(await roundTrip([])).toEqual([]);
   });
 
-  it('keeps a single row whose values are empty strings, empty arrays and empty documents', async () => {
+  it('keeps a single row of empty values: an empty text, an empty JSON string and an empty array', async () => {
     const rows = [row({ name: '', doc: '', tags: [] })];
     expect(await roundTrip(rows)).toEqual(rows);
   });

@@ -5,7 +5,8 @@
 // path's connections keep one plan per statement, made when the connection first ran it:
 // a plan made while the tables were empty must still find rows by key once they are large.
 // Counted here by the rows that PostgreSQL's statistics views say were read from `members`
-// and `events`, and by the blocks of members_pkey touched. Server only: the counters are PostgreSQL's, and so are the plans.
+// and `events`, and by the blocks of members_pkey touched. Server only: the counters are
+// PostgreSQL's, and so are the plans.
 // Real: database, rules, ledger. Faked: the clock only, held still.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

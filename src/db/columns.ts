@@ -107,7 +107,7 @@ export function columns<T>(
   rows: readonly T[],
   spec: ColumnSpec<T>,
 ): RawBuilder<unknown> {
-  const names = Object.keys(spec);
+  const { names, strings } = templateOf(alias, spec as ColumnSpec<unknown>);
   const values = names.map((name) => {
     const [type, read] = spec[name]!;
     const encode = encoders[type];
@@ -121,36 +121,38 @@ export function columns<T>(
     }
     return texts.join(SEPARATOR);
   });
-  return sql(templateOf(alias, spec as ColumnSpec<unknown>, names), ...values);
-}
-
-/** Templates by spec: the write statements keep theirs as constants, so the key is the object. */
-const bySpec = new WeakMap<ColumnSpec<unknown>, { alias: string; strings: TemplateStringsArray }>();
-
-function templateOf(alias: string, spec: ColumnSpec<unknown>, names: string[]) {
-  const known = bySpec.get(spec);
-  if (known?.alias === alias) return known.strings;
-  const strings = templateFor(
-    alias,
-    names,
-    names.map((n) => spec[n]![0]),
-  );
-  bySpec.set(spec, { alias, strings });
-  return strings;
+  return sql(strings, ...values);
 }
 
 /**
  * The statement text of a FROM item, as the static parts of a template with one parameter
- * per column: made once per shape and kept, because the write of a round of two events was
- * compiling some 300 nested fragments (90 µs more than one JSON parameter per list).
+ * per column, kept by the column list's object (the write statements keep theirs as
+ * constants): the write of a round of two events was compiling some 300 nested fragments,
+ * 90 µs more than one JSON parameter per list.
  */
-const templates = new Map<string, TemplateStringsArray>();
-const TEMPLATES_MAX = 256;
+const templates = new WeakMap<
+  ColumnSpec<unknown>,
+  { alias: string; names: string[]; strings: TemplateStringsArray }
+>();
+
+function templateOf(alias: string, spec: ColumnSpec<unknown>) {
+  const known = templates.get(spec);
+  if (known?.alias === alias) return known;
+  const names = Object.keys(spec);
+  const made = {
+    alias,
+    names,
+    strings: templateFor(
+      alias,
+      names,
+      names.map((n) => spec[n]![0]),
+    ),
+  };
+  templates.set(spec, made);
+  return made;
+}
 
 function templateFor(alias: string, names: string[], types: ColumnType[]): TemplateStringsArray {
-  const key = `${alias}(${names.map((n, i) => `${n} ${types[i]}`).join(',')})`;
-  let strings = templates.get(key);
-  if (strings) return strings;
   if (!NAME.test(alias) || names.some((n) => !NAME.test(n))) {
     throw new Error(`columns: invalid SQL name among ${alias}, ${names.join(', ')}`);
   }
@@ -170,9 +172,5 @@ function templateFor(alias: string, names: string[], types: ColumnType[]): Templ
   fragments.push(
     `${close(types[types.length - 1]!)})${wrapped ? ` AS u(${list})) AS ${alias}` : ` AS ${alias}(${list})`}`,
   );
-  strings = Object.assign([...fragments], {
-    raw: [...fragments],
-  }) as unknown as TemplateStringsArray;
-  if (templates.size < TEMPLATES_MAX) templates.set(key, strings);
-  return strings;
+  return Object.assign([...fragments], { raw: [...fragments] }) as unknown as TemplateStringsArray;
 }

@@ -18,6 +18,8 @@ const NULL = '\x1f';
 export type ColumnType =
   | 'text'
   | 'json'
+  /** A json column whose values are already JSON text (built once for another use too). */
+  | 'json text'
   | 'jsonb'
   | 'bigint'
   | 'int'
@@ -49,6 +51,7 @@ function checked(s: string): string {
 const encoders: Record<ColumnType, (value: unknown) => string> = {
   text: (v) => (v === null || v === undefined ? NULL : checked(String(v as string))),
   json: (v) => (v === null || v === undefined ? NULL : JSON.stringify(v)),
+  'json text': (v) => (v === null || v === undefined ? NULL : checked(v as string)),
   jsonb: (v) => (v === null || v === undefined ? NULL : JSON.stringify(v)),
   bigint: number,
   int: number,
@@ -86,6 +89,9 @@ const travels: Partial<Record<ColumnType, { as: string; back: (name: string) => 
     back: (n) => `'epoch'::timestamptz + ${n} * interval '1 millisecond'`,
   },
 };
+
+/** The SQL type of a column whose name in this module is not one. */
+const sqlTypes: Partial<Record<ColumnType, string>> = { 'json text': 'json' };
 
 /** An array's input syntax, every element quoted. */
 function arrayLiteral(values: readonly string[]): string {
@@ -166,7 +172,7 @@ function templateFor(alias: string, names: string[], types: ColumnType[]): Templ
   // Each parameter is one column's values, split, the first (empty) element sliced off.
   const open = '(string_to_array(';
   const close = (type: ColumnType) =>
-    `::text, E'\\x1e', E'\\x1f'))[2:]::${travels[type]?.as ?? type}[]`;
+    `::text, E'\\x1e', E'\\x1f'))[2:]::${travels[type]?.as ?? sqlTypes[type] ?? type}[]`;
   const fragments = [`${wrapped ? `(SELECT ${select.join(', ')} FROM ` : ''}unnest(${open}`];
   for (let i = 1; i < types.length; i++) fragments.push(`${close(types[i - 1]!)}, ${open}`);
   fragments.push(

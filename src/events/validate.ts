@@ -1,7 +1,7 @@
 // Validation of incoming events: first the shape (any program), then against the program
 // version in force (event type, currency, amount rules, backdating window). Every error
 // names its field with a JSON Pointer into the request; an invalid event writes nothing.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { isKnownCurrency, parseAmount } from '../money/index.ts';
 import type { CompiledProgram } from '../rules/index.ts';
 
@@ -38,7 +38,8 @@ export interface ParsedEvent {
   refundOf?: string;
   /** sha256 of the canonical body: JSON with sorted keys, values as sent. */
   bodyHash: string;
-  body: unknown;
+  /** The canonical body itself, as stored: the text that was hashed, so it is built once. */
+  bodyText: string;
 }
 
 export interface ValidEvent extends ParsedEvent {
@@ -47,16 +48,30 @@ export interface ValidEvent extends ParsedEvent {
 
 /** JSON with object keys sorted at every depth and values as sent. */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  // Loops and concatenation rather than map and join: every event's body is hashed.
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    return `${out}]`;
   }
-  return JSON.stringify(value) ?? 'null';
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object).sort();
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    out += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${canonicalJson(object[key])}`;
+  }
+  return `${out}}`;
 }
 
 export function bodyHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+  return sha256Hex(canonicalJson(value));
+}
+
+function sha256Hex(text: string): string {
+  // The one-shot form: no Hash object per event.
+  return hash('sha256', text, 'hex');
 }
 
 export function parseInstant(text: string): Date | undefined {
@@ -202,6 +217,7 @@ export function parseEvent(
   }
 
   if (errors.length > 0) return { ok: false, errors };
+  const text = canonicalJson(raw);
   return {
     ok: true,
     event: {
@@ -212,8 +228,8 @@ export function parseEvent(
       ...(amount ? { amount } : {}),
       attributes,
       ...(refundOf !== undefined ? { refundOf } : {}),
-      bodyHash: bodyHash(raw),
-      body: raw,
+      bodyHash: sha256Hex(text),
+      bodyText: text,
     },
   };
 }

@@ -91,6 +91,20 @@ export class LedgerBatch {
 
   constructor(private readonly programId: string) {}
 
+  /** Field by field rather than a spread of `meta`: it runs once per event of a batch. */
+  private pushEntry(meta: EntryMeta, index: number, postings: PendingEntry['postings']): void {
+    this.entries.push({
+      memberId: meta.memberId,
+      kind: meta.kind,
+      eventId: meta.eventId,
+      correctsEntryId: meta.correctsEntryId,
+      programVersion: meta.programVersion,
+      effectiveAt: meta.effectiveAt,
+      index,
+      postings,
+    });
+  }
+
   /**
    * Credits `points` to the member's available account from the program's `issued`
    * account. `availableBefore` is the member's balance before this entry: a negative
@@ -112,7 +126,7 @@ export class LedgerBatch {
       { earnedAt: meta.effectiveAt, expiresAt },
     );
     postings.push({ memberId: null, account: 'issued', amount: -points, lot: null });
-    this.entries.push({ ...meta, index: entryIndex, postings });
+    this.pushEntry(meta, entryIndex, postings);
     return { entryIndex, debtRepaid, lotAmount };
   }
 
@@ -137,19 +151,15 @@ export class LedgerBatch {
       amount: points,
       pendingUntil,
     });
-    this.entries.push({
-      ...meta,
-      index: entryIndex,
-      postings: [
-        {
-          memberId: meta.memberId,
-          account: 'pending',
-          amount: points,
-          lot: { new: this.lots.length - 1 },
-        },
-        { memberId: null, account: 'issued', amount: -points, lot: null },
-      ],
-    });
+    this.pushEntry(meta, entryIndex, [
+      {
+        memberId: meta.memberId,
+        account: 'pending',
+        amount: points,
+        lot: { new: this.lots.length - 1 },
+      },
+      { memberId: null, account: 'issued', amount: -points, lot: null },
+    ]);
     return entryIndex;
   }
 
@@ -175,7 +185,7 @@ export class LedgerBatch {
       amount: -points,
       lot: { existing: lot.id },
     });
-    this.entries.push({ ...meta, index: entryIndex, postings });
+    this.pushEntry(meta, entryIndex, postings);
     return { entryIndex, debtRepaid, lotAmount };
   }
 
@@ -185,14 +195,10 @@ export class LedgerBatch {
     assert.ok(points > 0n && points <= left, `a void of ${points} exceeds pending lot ${lot.id}`);
     const entryIndex = this.entries.length;
     this.lotDebits.set(lot.id, (this.lotDebits.get(lot.id) ?? 0n) + points);
-    this.entries.push({
-      ...meta,
-      index: entryIndex,
-      postings: [
-        { memberId: meta.memberId, account: 'pending', amount: -points, lot: { existing: lot.id } },
-        { memberId: null, account: 'issued', amount: points, lot: null },
-      ],
-    });
+    this.pushEntry(meta, entryIndex, [
+      { memberId: meta.memberId, account: 'pending', amount: -points, lot: { existing: lot.id } },
+      { memberId: null, account: 'issued', amount: points, lot: null },
+    ]);
     return entryIndex;
   }
 
@@ -217,7 +223,7 @@ export class LedgerBatch {
       });
     }
     postings.push({ memberId: null, account: 'expired', amount: total, lot: null });
-    this.entries.push({ ...meta, index: entryIndex, postings });
+    this.pushEntry(meta, entryIndex, postings);
     return entryIndex;
   }
 
@@ -242,7 +248,7 @@ export class LedgerBatch {
     const debited = points - left + debt;
     if (debited > 0n) {
       postings.push({ memberId: null, account: 'issued', amount: debited, lot: null });
-      this.entries.push({ ...meta, index: entryIndex, postings });
+      this.pushEntry(meta, entryIndex, postings);
     }
     return { entryIndex: debited > 0n ? entryIndex : -1, fromLots, debt, debited };
   }
@@ -258,7 +264,7 @@ export class LedgerBatch {
     const { postings, fromLots, left } = this.takeFromLots(meta.memberId, points, lots);
     assert.equal(left, 0n, `the lots of ${meta.memberId} do not cover a hold of ${points}`);
     postings.push({ memberId: meta.memberId, account: 'held', amount: points, lot: null });
-    this.entries.push({ ...meta, index: entryIndex, postings });
+    this.pushEntry(meta, entryIndex, postings);
     return { entryIndex, fromLots, debt: 0n };
   }
 
@@ -266,14 +272,10 @@ export class LedgerBatch {
   redeem(meta: EntryMeta, points: bigint): number {
     assert.ok(points > 0n, 'a redemption posts a positive number of points');
     const entryIndex = this.entries.length;
-    this.entries.push({
-      ...meta,
-      index: entryIndex,
-      postings: [
-        { memberId: meta.memberId, account: 'held', amount: -points, lot: null },
-        { memberId: null, account: 'redeemed', amount: points, lot: null },
-      ],
-    });
+    this.pushEntry(meta, entryIndex, [
+      { memberId: meta.memberId, account: 'held', amount: -points, lot: null },
+      { memberId: null, account: 'redeemed', amount: points, lot: null },
+    ]);
     return entryIndex;
   }
 
@@ -317,7 +319,7 @@ export class LedgerBatch {
       left -= give;
     }
     assert.equal(left, 0n, `a release of ${points} exceeds what its hold took from lots`);
-    this.entries.push({ ...meta, index: entryIndex, postings });
+    this.pushEntry(meta, entryIndex, postings);
     return { entryIndex, debtRepaid, lotAmount: points - debtRepaid };
   }
 

@@ -1,4 +1,4 @@
-// Patron as a child process: started on a free loopback port against the bench database,
+// Patron as a child process (with npm start's V8 flags): started on a free loopback port against the bench database,
 // waited for until /ready answers, sampled for RSS, and stopped (TERM, then KILL).
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { SERVER_NODE_FLAGS } from '../src/node-flags.ts';
 
 export const DEMO_SECRET = 'bench-secret-123';
 const HOST = '127.0.0.1';
@@ -41,19 +42,23 @@ async function freePort(): Promise<number> {
 export async function startPatron(entry: string, databaseUrl: string): Promise<PatronProcess> {
   const port = await freePort();
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: root,
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      PORT: String(port),
-      HOST,
-      PATRON_DEMO: 'true',
-      PATRON_DEMO_SECRET: DEMO_SECRET,
-      LOG_LEVEL: 'warn',
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, '--import', 'tsx', entry],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        PORT: String(port),
+        HOST,
+        PATRON_DEMO: 'true',
+        PATRON_DEMO_SECRET: DEMO_SECRET,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   const tail: string[] = [];
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {

@@ -2,10 +2,12 @@
 // entry point as a child process, on the embedded database (a fresh data directory) or, in
 // the PostgreSQL pass, on this file's fresh database with the demo switched on.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVER_NODE_FLAGS } from '../src/node-flags.ts';
 import { freshDatabase, onPostgres, type TestDatabase } from './support/db.ts';
 
 const STARTUP_MS_MAX = 90_000;
@@ -25,7 +27,7 @@ function startPatron(
     ...extraEnv,
   };
   if (!database?.url) delete env.DATABASE_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', 'src/main.ts'], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -85,6 +87,15 @@ afterAll(async () => {
 });
 
 describe('npm start', () => {
+  it('runs the server with the V8 flags that the bench and these tests start it with', () => {
+    const scripts = (
+      JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+        scripts: Record<string, string>;
+      }
+    ).scripts;
+    expect(scripts.start).toBe(`node ${SERVER_NODE_FLAGS.join(' ')} --import tsx src/main.ts`);
+  });
+
   it('prints a working token command and earns points in the demo program, and a restart seeds nothing twice', async () => {
     const first = await startPatron();
     expect(first.curl).toMatch(

@@ -435,7 +435,8 @@ interface MemberRow {
   pending: bigint;
   held: bigint;
   tier_id: string | null;
-  tier_since: Date | null;
+  /** Instants as milliseconds since the epoch (see memberRead). */
+  tier_since: bigint | null;
   attributes: Record<string, unknown>;
   /** The row version read and where it is (see MemberState). */
   xmin: string;
@@ -443,11 +444,15 @@ interface MemberRow {
   lifetime_spend: bigint;
   lifetime_points: bigint;
   event_count: bigint;
-  first_event_at: Date | null;
-  last_event_at: Date | null;
+  first_event_at: bigint | null;
+  last_event_at: bigint | null;
   counters: Record<string, number | string>;
   segments: string[];
   tier_value: bigint | null;
+}
+
+function instantOf(ms: bigint | null): Date | null {
+  return ms === null ? null : new Date(Number(ms));
 }
 
 /**
@@ -463,9 +468,13 @@ function memberRead(
   now: Date,
 ) {
   const { metrics, range } = tierWindow(document, now);
+  // Instants travel as whole milliseconds (what a Date holds): formatting a timestamptz as
+  // text and parsing it back in Node cost more, on both sides, than this arithmetic.
   return sql<MemberRow>`SELECT m.id, m.available, m.pending, m.held,
-      m.tier_id, m.tier_since, m.attributes, m.row_xmin::text AS xmin, m.row_ctid::text AS ctid,
-      m.lifetime_spend, m.lifetime_points, m.event_count, m.first_event_at, m.last_event_at, m.counters,
+      m.tier_id, floor(extract(epoch FROM m.tier_since) * 1000)::int8 AS tier_since, m.attributes,
+      m.row_xmin::text AS xmin, m.row_ctid::text AS ctid, m.lifetime_spend, m.lifetime_points, m.event_count,
+      floor(extract(epoch FROM m.first_event_at) * 1000)::int8 AS first_event_at,
+      floor(extract(epoch FROM m.last_event_at) * 1000)::int8 AS last_event_at, m.counters,
       m.segments, ${tierMetricSql(metrics, range)} AS tier_value
     FROM ${rowsByKey('members', 'm', programId, memberIds, lock)}`;
 }
@@ -636,9 +645,16 @@ async function processRound(
         pending: row.pending,
         held: row.held,
         tierId: row.tier_id,
-        tierSince: row.tier_since,
+        tierSince: instantOf(row.tier_since),
         attributes: row.attributes ?? {},
-        stats: statsOfRow(row),
+        stats: statsOfRow({
+          lifetime_spend: row.lifetime_spend,
+          lifetime_points: row.lifetime_points,
+          event_count: row.event_count,
+          first_event_at: instantOf(row.first_event_at),
+          last_event_at: instantOf(row.last_event_at),
+          counters: row.counters,
+        }),
         segments: row.segments ?? [],
         staticSegments: [],
         changed: false,

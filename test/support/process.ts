@@ -1,6 +1,7 @@
-// The real entry point (`node --import tsx src/main.ts …`) as a child process, for tests of
-// what a user or an operator starts.
+// The real entry point (`node --import tsx src/main.ts …`, with npm start's V8 flags) as a
+// child process, for tests of what a user or an operator starts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.ts';
 
 const WAIT_MS_MAX = 90_000;
 
@@ -22,10 +23,14 @@ export function spawnPatron(
   const childEnv: Record<string, string> = {};
   for (const [key, value] of Object.entries({ ...process.env, ...env }))
     if (value !== undefined) childEnv[key] = value;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, '--import', 'tsx', 'src/main.ts', ...args],
+    {
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   const waiters = new Set<() => void>();
   const onData = (chunk: Buffer) => {

@@ -516,6 +516,47 @@ describe('explain', () => {
     expect(explained.postings[0]?.entryId).toBe(explained.postings[1]?.entryId);
   });
 
+  it('stores a compact trace and explains it in full: version, local time, amount as sent, segments, tier window and decision', async () => {
+    const m = newMember('explain-full');
+    // Saturday 23:30 in Prague is 22:30 UTC: weekend electronics, 12.5 × 2 × 3 = 75.
+    const answer = await earn(retail, m, '12.5', '2026-11-21T22:30:00Z', {
+      category: 'electronics',
+    });
+    expect(answer.pointsEarned).toBe(75);
+    const stored = await t.handle.db
+      .selectFrom('events')
+      .select('trace')
+      .where('program_id', '=', retail.programId)
+      .where('id', '=', answer.eventId)
+      .executeTakeFirstOrThrow();
+    const facts = stored.trace as Record<string, unknown>;
+    for (const key of ['programVersion', 'local', 'amount', 'segments'])
+      expect(facts).not.toHaveProperty(key);
+    expect(facts.tier).toEqual({ value: 75, before: 'bronze', after: 'bronze' });
+
+    const { trace } = (await explain(retail, answer.eventId)) as unknown as {
+      trace: Record<string, unknown>;
+    };
+    expect(trace.programVersion).toBe(1);
+    expect(trace.local).toEqual({
+      date: '2026-11-21',
+      weekday: 6,
+      hour: 23,
+      timeZone: 'Europe/Prague',
+    });
+    expect(trace.amount).toEqual({ value: '12.5', currency: 'EUR' });
+    expect(trace.segments).toEqual({ in: [], entered: [], left: [] });
+    expect(trace.tier).toEqual({
+      metric: 'points',
+      window: { type: 'calendarYear', from: '2026-01-01', to: '2026-12-31' },
+      value: 75,
+      before: 'bronze',
+      after: 'bronze',
+      changed: false,
+      decision: 'stays bronze',
+    });
+  });
+
   it('shows each fired multiplier and their product for weekend electronics', async () => {
     const m = newMember('explain-6x');
     const answer = await earn(retail, m, '12.50', '2026-11-21T22:30:00Z', {
@@ -595,6 +636,7 @@ describe('tiers', () => {
       after: 'silver',
       changed: true,
       value: 1090,
+      decision: 'threshold crossed: moved from bronze to silver; this event earned at bronze',
     });
     expect((await explain(retail, next.eventId)).trace.multipliers).toEqual([
       { source: 'tier:silver', factor: '1.1' },

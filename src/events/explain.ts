@@ -1,9 +1,9 @@
 // Explain: why an event earned what it did, from what was stored when it was processed
 // (never by re-running today's rules).
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { readProgramVersion } from '../programs/index.ts';
-import { expandTrace } from './trace.ts';
+import { expandTrace, type ExplainedEvent } from './trace.ts';
 
 export interface Explanation {
   eventId: string;
@@ -42,6 +42,7 @@ export async function explainEvent(
       'points',
       'refund_of',
       'trace',
+      sql<{ value: string; currency: string } | null>`body -> 'amount'`.as('amount'),
     ])
     .where('program_id', '=', programId)
     .where('id', '=', eventId)
@@ -85,18 +86,23 @@ export async function explainEvent(
       amount: Number(p.amount),
       lotId: p.lot_id === null ? null : String(p.lot_id),
     })),
-    trace: await fullTrace(db, programId, event.program_version, event.type, event.trace),
+    trace: await fullTrace(db, programId, event.trace, {
+      type: event.type,
+      programVersion: event.program_version,
+      occurredAt: event.occurred_at,
+      receivedAt: event.received_at,
+      amount: event.amount,
+    }),
   };
 }
 
 async function fullTrace(
   db: Kysely<Database>,
   programId: string,
-  version: number,
-  eventType: string,
   stored: unknown,
+  event: ExplainedEvent,
 ): Promise<unknown> {
-  const program = await readProgramVersion(db, programId, version);
+  const program = await readProgramVersion(db, programId, event.programVersion);
   if (!program || stored === null || typeof stored !== 'object') return stored;
-  return expandTrace(stored as Record<string, unknown>, program.document, eventType);
+  return expandTrace(stored as Record<string, unknown>, program.document, event);
 }

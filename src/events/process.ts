@@ -55,7 +55,7 @@ import {
   type MetricDelta,
   type TierChange,
 } from '../tiers/index.ts';
-import { compactTrace } from './trace.ts';
+import { compactTrace, type StoredTierTrace } from './trace.ts';
 import { writeRound } from './write-round.ts';
 import { parseEvent, validateForProgram, type FieldError, type ValidEvent } from './validate.ts';
 
@@ -860,8 +860,6 @@ async function processRound(
     }
   }
 
-  // The same for every event of the round (the window is the round's): built once, shared.
-  const windowTrace = tiers ? { ...tiers.window, from: range.from, to: range.to } : null;
   for (const { index, event } of accepted) {
     const member = members.get(event.memberId);
     if (!member) {
@@ -1144,7 +1142,7 @@ async function processRound(
 
     // Tier: the event was evaluated at the tier the member had; a crossing applies from the
     // next event. Events only lift a member; a refund only lowers one (it only lowers the metric).
-    let tierTrace: Record<string, unknown> | null = null;
+    let tierTrace: StoredTierTrace | null = null;
     if (tiers) {
       const value = tierValue(member.id);
       const target = levelFor(tiers, scale, value);
@@ -1166,19 +1164,15 @@ async function processRound(
         member.tierId = target.id;
         member.tierSince = now;
       }
-      tierTrace = {
-        metric: tiers.metric.type,
-        window: windowTrace,
-        value: Number(value),
-        before: tierBefore,
-        after: member.tierId,
-        changed: moves,
-        decision: moves
-          ? `${tierReason === 'refund' ? 'refund moved' : 'threshold crossed: moved'} from ${tierBefore ?? 'none'} to ${member.tierId}; this event earned at ${tierBefore ?? 'no tier'}`
-          : `stays ${member.tierId ?? 'without a tier'}`,
-      };
+      // Explain puts back the metric, the window, whether it changed and the sentence.
+      tierTrace = { value: Number(value), before: tierBefore, after: member.tierId };
     }
-    if (segmentTrace) traceExtra.segments = segmentTrace;
+    // Stored only when the event moved the member in or out of a segment, or it is in one.
+    if (
+      segmentTrace &&
+      segmentTrace.in.length + segmentTrace.entered.length + segmentTrace.left.length > 0
+    )
+      traceExtra.segments = segmentTrace;
     traceExtra.tier = tierTrace;
     const response: EventResponse = {
       eventId: event.id,

@@ -1,8 +1,11 @@
 // Rule traces are stored with every event, so they are kept small: what is fixed by the
-// program version (rule names, effects, time zone) is left out and put back from that
-// immutable version when the event is explained, and rules that do not apply to the event's
-// type are not listed at all.
-import type { ProgramDocument } from '../rules/index.ts';
+// program version (rule names, effects, time zone, the tier metric and window) or by the
+// event's own row (its version, local time and amount) is left out and put back when the
+// event is explained, as are rules that do not apply to the event's type, empty segment
+// changes and the sentence that states the tier decision. Traces stored before a field was
+// left out keep it, and explain leaves what a trace has as it is.
+import { localTime, type ProgramDocument } from '../rules/index.ts';
+import { windowDays } from '../tiers/index.ts';
 
 type Json = Record<string, unknown>;
 
@@ -20,18 +23,17 @@ function notForType(reason: unknown): boolean {
 export function compactTrace(trace: Json, extra: Json = {}): Json {
   const compact: Json = {};
   for (const key in trace) {
+    if (FROM_THE_EVENT.has(key)) continue;
     const value = trace[key];
     if (key === 'rules' && Array.isArray(value)) compact.rules = compactRules(value as Json[]);
-    else if (key === 'local' && value !== null && typeof value === 'object') {
-      const local: Json = {};
-      for (const field in value as Json)
-        if (field !== 'timeZone') local[field] = (value as Json)[field];
-      compact.local = local;
-    } else compact[key] = value;
+    else compact[key] = value;
   }
   for (const key in extra) compact[key] = extra[key];
   return compact;
 }
+
+/** Put back from the event's row and its version: its version, local time and amount. */
+const FROM_THE_EVENT = new Set(['programVersion', 'local', 'amount']);
 
 function compactRules(rules: Json[]): Json[] {
   const kept: Json[] = [];
@@ -49,9 +51,48 @@ function compactRules(rules: Json[]): Json[] {
   return kept;
 }
 
-export function expandTrace(stored: Json, document: ProgramDocument, eventType: string): Json {
+/** A tier decision as stored: the metric's value and the tier before and after the event. */
+export interface StoredTierTrace {
+  value: number;
+  before: string | null;
+  after: string | null;
+}
+
+/** What explain knows of the event besides its stored trace. */
+export interface ExplainedEvent {
+  type: string;
+  programVersion: number;
+  occurredAt: Date;
+  /** When it was processed: the instant its tier window was evaluated at. */
+  receivedAt: Date;
+  /** As sent, when it had one. */
+  amount: { value: string; currency: string } | null;
+}
+
+export function expandTrace(stored: Json, document: ProgramDocument, event: ExplainedEvent): Json {
   const rules = Array.isArray(stored.rules) ? (stored.rules as Json[]) : undefined;
-  if (!rules) return stored;
+  const out: Json = { programVersion: stored.programVersion ?? event.programVersion };
+  if (rules) {
+    const { date, weekday, hour } = stored.local
+      ? (stored.local as { date: string; weekday: number; hour: number })
+      : localTime(event.occurredAt, document.timeZone);
+    out.local = { date, weekday, hour, timeZone: document.timeZone };
+    if (stored.amount !== undefined) out.amount = stored.amount;
+    else if (event.amount)
+      out.amount = { value: event.amount.value, currency: event.amount.currency };
+  }
+  for (const key in stored) {
+    if (key in out) continue;
+    if (key === 'rules' && rules) out.rules = expandRules(rules, document, event.type);
+    else if (key === 'tier') {
+      if (stored.segments === undefined) out.segments = { in: [], entered: [], left: [] };
+      out.tier = expandTier(stored.tier, document, event, stored.kind === 'refund');
+    } else out[key] = stored[key];
+  }
+  return out;
+}
+
+function expandRules(rules: Json[], document: ProgramDocument, eventType: string): Json[] {
   const byId = new Map(rules.map((r) => [r.id as string, r]));
   const expanded = document.rules.map((rule) => {
     const effect = rule.effect as Json;
@@ -73,9 +114,34 @@ export function expandTrace(stored: Json, document: ProgramDocument, eventType: 
   });
   const known = new Set(document.rules.map((rule) => rule.id));
   const added = rules.filter((r) => !known.has(r.id as string));
+  return [...expanded, ...added];
+}
+
+/**
+ * The tier decision in full: the version's metric and window (its days as of the instant the
+ * event was processed), whether the tier changed, and why, in a sentence.
+ */
+function expandTier(
+  stored: unknown,
+  document: ProgramDocument,
+  event: ExplainedEvent,
+  refund: boolean,
+): unknown {
+  const tiers = document.tiers;
+  if (!tiers || stored === null || typeof stored !== 'object' || 'decision' in stored)
+    return stored;
+  const { value, before, after } = stored as StoredTierTrace;
+  const range = windowDays(tiers.window, localTime(event.receivedAt, document.timeZone).date);
+  const changed = before !== after;
   return {
-    ...stored,
-    ...(stored.local ? { local: { ...(stored.local as Json), timeZone: document.timeZone } } : {}),
-    rules: [...expanded, ...added],
+    metric: tiers.metric.type,
+    window: { ...tiers.window, from: range.from, to: range.to },
+    value,
+    before,
+    after,
+    changed,
+    decision: changed
+      ? `${refund ? 'refund moved' : 'threshold crossed: moved'} from ${before ?? 'none'} to ${after}; this event earned at ${before ?? 'no tier'}`
+      : `stays ${after ?? 'without a tier'}`,
   };
 }

@@ -68,3 +68,21 @@ describe('identifier checks in the database', () => {
     await expect(insertProgram('q'.repeat(65))).rejects.toThrow(/programs_id_check/);
   });
 });
+
+describe('identifier comparison', () => {
+  it('compares every indexed identifier byte by byte (collation "C"), whatever the database’s collation', async () => {
+    // Every text column of Patron's own tables that an index holds.
+    const { rows } = await sql<{ column: string; collation: string | null }>`
+      SELECT DISTINCT c.relname || '.' || a.attname AS column, co.collname AS collation
+      FROM pg_index x
+      JOIN pg_class c ON c.oid = x.indrelid
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (x.indkey)
+      LEFT JOIN pg_collation co ON co.oid = a.attcollation
+      WHERE n.nspname = 'public' AND c.relname <> 'schema_migrations'
+        AND a.atttypid IN ('text'::regtype, 'text[]'::regtype)
+      ORDER BY 1`.execute(t.handle.db);
+    expect(rows.length).toBeGreaterThan(40);
+    expect(rows.filter((r) => r.collation !== 'C')).toEqual([]);
+  });
+});

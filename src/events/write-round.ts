@@ -152,10 +152,10 @@ export async function writeRound(
       -- statement keeps one generic plan per connection, planned from guesses (ten rows per
       -- column list): given any indexable condition, it chose to probe members_pkey by id
       -- alone, a scan of the whole index per member (measured: 520 ms for 461 members). So
-      -- the id is compared in another collation (the same answer for ids, but not an index
-      -- condition) and the program is checked below. A row whose version is no longer the
-      -- one read is left alone, and the check below fails the statement.
-      WHERE members.ctid = c.ctid AND members.id COLLATE "C" = c.id AND NOT c.insert AND members.xmin = c.xmin
+      -- the id is compared in another collation than its column's "C" (the same answer for
+      -- ids, but not an index condition) and the program is checked below. A row whose version
+      -- is no longer the one read is left alone, and the check below fails the statement.
+      WHERE members.ctid = c.ctid AND members.id COLLATE "POSIX" = c.id AND NOT c.insert AND members.xmin = c.xmin
       RETURNING members.program_id),
     inserted_members AS (
       INSERT INTO members (program_id, id, created_at, updated_at, available, pending, held, tier_id, tier_since,
@@ -184,8 +184,8 @@ export async function writeRound(
       UPDATE campaign_usage SET points = campaign_usage.points + c.points
       FROM campaign_rows c
       -- Found where they were read, as the members are.
-      WHERE campaign_usage.ctid = c.ctid AND campaign_usage.campaign_id COLLATE "C" = c.campaign_id
-        AND campaign_usage.period COLLATE "C" = c.period AND c.xmin IS NOT NULL AND campaign_usage.xmin = c.xmin
+      WHERE campaign_usage.ctid = c.ctid AND campaign_usage.campaign_id COLLATE "POSIX" = c.campaign_id
+        AND campaign_usage.period COLLATE "POSIX" = c.period AND c.xmin IS NOT NULL AND campaign_usage.xmin = c.xmin
       RETURNING campaign_usage.program_id),
     inserted_campaigns AS (
       INSERT INTO campaign_usage (program_id, campaign_id, period, points)

@@ -1,5 +1,5 @@
 // The write half of a round (see process.ts): one statement for everything.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { columns, type ColumnSpec } from '../db/columns.ts';
 import type { Database } from '../db/schema.ts';
 import { ledgerWriteCtes, type LedgerRows } from '../ledger/index.ts';
@@ -111,38 +111,29 @@ export async function writeRound(
   },
 ): Promise<void> {
   const { programId, now } = round;
-  const events = columns('t', round.stored, EVENT_COLUMNS);
-  const updated = round.members.filter((m) => !m.insert);
-  const members = columns('c', round.members, MEMBER_COLUMNS);
-  const metrics = columns('t', round.metrics, METRIC_COLUMNS);
-  const usage = columns(
-    't',
-    [...round.usage].map(([key, points]) => ({
-      key: key.split('|') as [string, string, string],
-      points,
-    })),
-    USAGE_COLUMNS,
-  );
-  const campaigns = columns('t', round.campaigns, CAMPAIGN_COLUMNS);
+  const at = now.toISOString();
+  const updated = round.members.filter((m) => !m.insert).length;
+  const inserted = round.members.length - updated;
   const campaignRows = round.campaigns.filter((c) => c.ctid !== null).length;
-  const tierChanges = columns('t', round.tierChanges, TIER_CHANGE_COLUMNS);
   const notifications = invalidationPayloads(
     programId,
     round.members.map((m) => m.id),
   );
-  const at = now.toISOString();
-  await sql`WITH
-    written_events AS (
+  // Each table a statement writes is set up on every execution (its indexes opened, its
+  // checks prepared), rows or not: a part with no rows is left out. At 500 single events per
+  // second, most rounds are of one event, with no new member, tier change, cap or campaign.
+  const ctes: RawBuilder<unknown>[] = [
+    sql`written_events AS (
       INSERT INTO events (program_id, id, type, member_id, occurred_at, received_at, body_hash, body, amount_minor,
         currency, refund_of, points, program_version, response, trace)
       SELECT ${programId}, id, type, member_id, occurred_at, ${at}::timestamptz, body_hash, body, amount_minor, currency,
         refund_of, points, ${round.version}, response, trace
-      FROM ${events}
-      RETURNING id, member_id, points, occurred_at, response),
-    ${ledgerWriteCtes(programId, round.ledger)},
-    member_rows AS (
-      SELECT * FROM ${members}),
-    written_members AS (
+      FROM ${columns('t', round.stored, EVENT_COLUMNS)}
+      RETURNING id, member_id, points, occurred_at, response)`,
+    ledgerWriteCtes(programId, round.ledger),
+    sql`member_rows AS (
+      SELECT * FROM ${columns('c', round.members, MEMBER_COLUMNS)})`,
+    sql`written_members AS (
       UPDATE members SET available = c.available, pending = c.pending, held = c.held, tier_id = c.tier_id,
         tier_since = c.tier_since, updated_at = ${at}::timestamptz, lifetime_spend = c.lifetime_spend,
         lifetime_points = c.lifetime_points, event_count = c.event_count, first_event_at = c.first_event_at,
@@ -156,68 +147,98 @@ export async function writeRound(
       -- ids, but not an index condition) and the program is checked below. A row whose version
       -- is no longer the one read is left alone, and the check below fails the statement.
       WHERE members.ctid = c.ctid AND members.id COLLATE "POSIX" = c.id AND NOT c.insert AND members.xmin = c.xmin
-      RETURNING members.program_id),
-    inserted_members AS (
+      RETURNING members.program_id)`,
+  ];
+  if (inserted > 0) {
+    ctes.push(sql`inserted_members AS (
       INSERT INTO members (program_id, id, created_at, updated_at, available, pending, held, tier_id, tier_since,
         lifetime_spend, lifetime_points, event_count, first_event_at, last_event_at, counters, segments)
       SELECT ${programId}, id, ${at}::timestamptz, ${at}::timestamptz, available, pending, held, tier_id, tier_since,
         lifetime_spend, lifetime_points, event_count, first_event_at, last_event_at, counters, segments
       FROM member_rows WHERE insert
-      RETURNING 1),
-    written_metrics AS (
+      RETURNING 1)`);
+  }
+  if (round.metrics.length > 0) {
+    ctes.push(sql`written_metrics AS (
       INSERT INTO member_metric_days (program_id, member_id, metric, day, value)
       SELECT ${programId}, member_id, metric, day, value
-      FROM ${metrics}
+      FROM ${columns('t', round.metrics, METRIC_COLUMNS)}
       ON CONFLICT (program_id, member_id, metric, day) DO UPDATE SET value = member_metric_days.value + excluded.value
-      RETURNING 1),
-    written_usage AS (
+      RETURNING 1)`);
+  }
+  if (round.usage.size > 0) {
+    const usage = [...round.usage].map(([key, points]) => ({
+      key: key.split('|') as [string, string, string],
+      points,
+    }));
+    ctes.push(sql`written_usage AS (
       INSERT INTO rule_usage (program_id, member_id, rule_id, period, points)
       SELECT ${programId}, member_id, rule_id, period, points
-      FROM ${usage}
+      FROM ${columns('t', usage, USAGE_COLUMNS)}
       ON CONFLICT (program_id, member_id, rule_id, period) DO UPDATE SET points = rule_usage.points + excluded.points
-      RETURNING 1),
-    campaign_rows AS (
-      SELECT * FROM ${campaigns}),
-    -- A counter row whose version is no longer the one read is left alone, and the check below
-    -- fails the statement: another write spent from the same budget meanwhile.
-    written_campaigns AS (
+      RETURNING 1)`);
+  }
+  if (round.campaigns.length > 0) {
+    ctes.push(
+      sql`campaign_rows AS (
+      SELECT * FROM ${columns('t', round.campaigns, CAMPAIGN_COLUMNS)})`,
+      // A counter row whose version is no longer the one read is left alone, and the check
+      // below fails the statement: another write spent from the same budget meanwhile.
+      sql`written_campaigns AS (
       UPDATE campaign_usage SET points = campaign_usage.points + c.points
       FROM campaign_rows c
       -- Found where they were read, as the members are.
       WHERE campaign_usage.ctid = c.ctid AND campaign_usage.campaign_id COLLATE "POSIX" = c.campaign_id
         AND campaign_usage.period COLLATE "POSIX" = c.period AND c.xmin IS NOT NULL AND campaign_usage.xmin = c.xmin
-      RETURNING campaign_usage.program_id),
-    inserted_campaigns AS (
+      RETURNING campaign_usage.program_id)`,
+      sql`inserted_campaigns AS (
       INSERT INTO campaign_usage (program_id, campaign_id, period, points)
       SELECT ${programId}, campaign_id, period, points FROM campaign_rows WHERE xmin IS NULL
-      RETURNING 1),
-    written_tier_changes AS (
+      RETURNING 1)`,
+    );
+  }
+  const tierChanged = round.tierChanges.length > 0;
+  if (tierChanged) {
+    ctes.push(sql`written_tier_changes AS (
       INSERT INTO tier_changes (program_id, member_id, from_tier, to_tier, reason, event_id, metric_value,
         program_version, changed_at)
       SELECT ${programId}, member_id, from_tier, to_tier, reason, event_id, metric_value, program_version, changed_at
-      FROM ${tierChanges}
-      RETURNING member_id, from_tier, to_tier, reason, event_id, changed_at),
-    -- The domain events of these changes, in the same statement (the outbox).
-    written_outbox AS (
+      FROM ${columns('t', round.tierChanges, TIER_CHANGE_COLUMNS)}
+      RETURNING member_id, from_tier, to_tier, reason, event_id, changed_at)`);
+  }
+  // The domain events of these changes, in the same statement (the outbox).
+  ctes.push(
+    sql`written_outbox AS (
       INSERT INTO outbox (program_id, type, member_id, occurred_at, data)
       SELECT ${programId}, CASE WHEN points > 0 THEN 'points.earned' ELSE 'points.reversed' END, member_id, occurred_at,
         json_build_object('eventId', id, 'memberId', member_id, 'points', points, 'balance', response -> 'balance',
           'programVersion', ${round.version}::int)
       FROM written_events WHERE points <> 0
-      UNION ALL
+      ${
+        tierChanged
+          ? sql`UNION ALL
       SELECT ${programId}, 'tier.changed', member_id, changed_at,
         json_build_object('memberId', member_id, 'from', from_tier, 'to', to_tier, 'reason', reason, 'eventId', event_id)
-      FROM written_tier_changes
-      RETURNING 1),
-    notified AS (
+      FROM written_tier_changes`
+          : sql``
+      }
+      RETURNING 1)`,
+    sql`notified AS (
       SELECT pg_notify(${INVALIDATION_CHANNEL}, payload)
-      FROM json_array_elements_text(${JSON.stringify(notifications)}::json) AS payload)
-    SELECT (SELECT count(*) FROM notified) AS notified,
-      (SELECT count(*) FROM inserted_members) AS inserted,
-      (SELECT count(*) FROM inserted_campaigns) AS inserted_campaigns,
-      CASE WHEN (SELECT count(*) FROM written_campaigns WHERE program_id = ${programId}) <> ${campaignRows}
-        THEN patron_write_conflict('a campaign budget changed since it was read') END AS campaigns_checked,
-      CASE WHEN (SELECT count(*) FROM written_members WHERE program_id = ${programId}) <> ${updated.length}
+      FROM json_array_elements_text(${JSON.stringify(notifications)}::json) AS payload)`,
+  );
+  const campaignsChecked =
+    round.campaigns.length > 0
+      ? sql`, CASE WHEN (SELECT count(*) FROM written_campaigns WHERE program_id = ${programId}) <> ${campaignRows}
+        THEN patron_write_conflict('a campaign budget changed since it was read') END AS campaigns_checked`
+      : sql``;
+  await sql`WITH ${sql.join(
+    ctes,
+    sql`,
+    `,
+  )}
+    SELECT (SELECT count(*) FROM notified) AS notified${campaignsChecked},
+      CASE WHEN (SELECT count(*) FROM written_members WHERE program_id = ${programId}) <> ${updated}
         THEN patron_write_conflict('a member changed since it was read') END AS checked`.execute(
     trx,
   );

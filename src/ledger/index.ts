@@ -451,9 +451,34 @@ const LOT_DEBIT_COLUMNS: ColumnSpec<LedgerRows['lotDebits'][number]> = {
  * The ledger part of a write statement, as common table expressions to splice into one
  * statement with the caller's other writes: ids are drawn from the sequences and joined in,
  * entries, lots and postings inserted, and lot debits applied. The postings' statement
- * trigger checks that every entry sums to zero when the statement ends.
+ * trigger checks that every entry sums to zero when the statement ends. A write of no new
+ * lots or no debits leaves that part out: each table a statement writes is set up on every
+ * execution (its indexes opened, its checks prepared), whether rows come or not.
  */
 export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
+  const newLots =
+    rows.lots.length > 0
+      ? sql`,
+    written_lots AS (
+      INSERT INTO lots (id, program_id, member_id, account, entry_id, earned_at, expires_at, amount, remaining,
+        pending_until)
+      SELECT l.id, ${programId}, t.member_id, t.account, e.id, t.earned_at, t.expires_at, t.amount, t.amount,
+        t.pending_until
+      FROM ${columns('t', rows.lots, LOT_COLUMNS)}
+      JOIN lot_ids l ON l.n = t.i JOIN entry_ids e ON e.n = t.entry
+      RETURNING 1)`
+      : sql``;
+  const debits =
+    rows.lotDebits.length > 0
+      ? sql`,
+    debited_lots AS (
+      UPDATE lots SET remaining = lots.remaining - d.amount
+      FROM ${columns('d', rows.lotDebits, LOT_DEBIT_COLUMNS)}
+      -- The id list lets the plan find the lots by key: joined to the JSON alone (which the
+      -- planner takes for 100 rows), the lots table was read whole.
+      WHERE lots.id = ANY(${rows.lotDebits.map(([id]) => String(id))}::bigint[]) AND lots.id = d.id
+      RETURNING 1)`
+      : sql``;
   return sql`
     entry_ids AS MATERIALIZED (
       SELECT n, nextval('journal_entry_ids') AS id FROM generate_series(0, ${rows.entries.length - 1}) AS n),
@@ -464,28 +489,13 @@ export function ledgerWriteCtes(programId: string, rows: LedgerRows) {
       SELECT e.id, ${programId}, t.member_id, t.kind, t.event_id, t.corrects, t.version, t.effective_at
       FROM ${columns('t', rows.entries, ENTRY_COLUMNS)}
       JOIN entry_ids e ON e.n = t.i
-      RETURNING 1),
-    written_lots AS (
-      INSERT INTO lots (id, program_id, member_id, account, entry_id, earned_at, expires_at, amount, remaining,
-        pending_until)
-      SELECT l.id, ${programId}, t.member_id, t.account, e.id, t.earned_at, t.expires_at, t.amount, t.amount,
-        t.pending_until
-      FROM ${columns('t', rows.lots, LOT_COLUMNS)}
-      JOIN lot_ids l ON l.n = t.i JOIN entry_ids e ON e.n = t.entry
-      RETURNING 1),
+      RETURNING 1)${newLots},
     written_postings AS (
       INSERT INTO postings (entry_id, program_id, member_id, account, amount, lot_id)
       SELECT e.id, ${programId}, t.member_id, t.account, t.amount, coalesce(t.lot_id, l.id)
       FROM ${columns('t', rows.postings, POSTING_COLUMNS)}
       JOIN entry_ids e ON e.n = t.entry LEFT JOIN lot_ids l ON l.n = t.new_lot
-      RETURNING 1),
-    debited_lots AS (
-      UPDATE lots SET remaining = lots.remaining - d.amount
-      FROM ${columns('d', rows.lotDebits, LOT_DEBIT_COLUMNS)}
-      -- The id list lets the plan find the lots by key: joined to the JSON alone (which the
-      -- planner takes for 100 rows), the lots table was read whole.
-      WHERE lots.id = ANY(${rows.lotDebits.map(([id]) => String(id))}::bigint[]) AND lots.id = d.id
-      RETURNING 1)`;
+      RETURNING 1)${debits}`;
 }
 
 /** The pending lots with points left that the given journal entries created, by entry. */

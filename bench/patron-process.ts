@@ -1,5 +1,6 @@
-// Patron as a child process (with npm start's V8 flags): started on a free loopback port against the bench database,
-// waited for until /ready answers, sampled for RSS, and stopped (TERM, then KILL).
+// Patron as a child process, with npm start's V8 flags: started on a free loopback port
+// against the bench database, waited for until /ready answers, sampled for RSS, and stopped
+// (TERM, then KILL).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';

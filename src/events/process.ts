@@ -51,7 +51,7 @@ import {
   mergeMetricDeltas,
   thresholdScale,
   tierMetricSql,
-  windowDays,
+  windowDaysAt,
   type MetricDelta,
   type TierChange,
 } from '../tiers/index.ts';
@@ -422,9 +422,7 @@ function tierWindow(document: ProgramDocument, now: Date) {
   const tiers = document.tiers;
   return {
     metrics: tiers ? metricNames(tiers, document.currencies[0] as string) : [],
-    range: tiers
-      ? windowDays(tiers.window, localTime(now, document.timeZone).date)
-      : { from: null, to: null },
+    range: tiers ? windowDaysAt(tiers.window, document.timeZone, now) : { from: null, to: null },
   };
 }
 

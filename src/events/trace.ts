@@ -5,7 +5,7 @@
 // changes and the sentence that states the tier decision. Traces stored before a field was
 // left out keep it, and explain leaves what a trace has as it is.
 import { localTime, type ProgramDocument } from '../rules/index.ts';
-import { windowDays } from '../tiers/index.ts';
+import { windowDaysAt } from '../tiers/index.ts';
 
 type Json = Record<string, unknown>;
 
@@ -131,7 +131,7 @@ function expandTier(
   if (!tiers || stored === null || typeof stored !== 'object' || 'decision' in stored)
     return stored;
   const { value, before, after } = stored as StoredTierTrace;
-  const range = windowDays(tiers.window, localTime(event.receivedAt, document.timeZone).date);
+  const range = windowDaysAt(tiers.window, document.timeZone, event.receivedAt);
   const changed = before !== after;
   return {
     metric: tiers.metric.type,

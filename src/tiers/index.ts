@@ -63,6 +63,19 @@ export function windowDays(
   }
 }
 
+/**
+ * The days a window covers as evaluated at an instant: as of its local date in the program's
+ * time zone. An event's round evaluates it at the round's instant, and explain again at the
+ * event's receivedAt, which is that instant.
+ */
+export function windowDaysAt(
+  window: Window,
+  timeZone: string,
+  at: Date,
+): { from: string | null; to: string | null } {
+  return windowDays(window, localTime(at, timeZone).date);
+}
+
 export function addDays(date: string, days: number): string {
   const t = Date.parse(`${date}T00:00:00Z`) + days * 86_400_000;
   return new Date(t).toISOString().slice(0, 10);
@@ -231,10 +244,7 @@ export async function reevaluateTiers(
   const base = document.currencies[0] as string;
   const metrics = metricNames(tiers, base);
   const scale = thresholdScale(tiers, base);
-  const range = windowDays(
-    tiers.retentionWindow ?? tiers.window,
-    localTime(now, document.timeZone).date,
-  );
+  const range = windowDaysAt(tiers.retentionWindow ?? tiers.window, document.timeZone, now);
   let after = '';
   for (;;) {
     let changed: string[] = [];

@@ -37,6 +37,8 @@ export const GROUP_BATCH_SIZE_MAX = 256;
  * the limit. PGlite has one connection.
  */
 export const GROUP_TRANSACTIONS_MAX_POSTGRES = 2;
+/** Events waiting before a second transaction starts beside a running one (group-commit.ts). */
+export const GROUP_OVERLAP_QUEUE_LENGTH_MIN = 4;
 /** Single events waiting for a transaction before Patron answers 503 (back-pressure). */
 export const GROUP_QUEUE_LENGTH_MAX = 20_000;
 
@@ -125,6 +127,7 @@ export async function createServer(options: ServerOptions): Promise<Server> {
     {
       batchSizeMax: GROUP_BATCH_SIZE_MAX,
       transactionsMax: options.handle.kind === 'postgres' ? GROUP_TRANSACTIONS_MAX_POSTGRES : 1,
+      overlapQueueLengthMin: GROUP_OVERLAP_QUEUE_LENGTH_MIN,
       queueLengthMax: GROUP_QUEUE_LENGTH_MAX,
     },
   );

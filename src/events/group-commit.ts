@@ -1,13 +1,22 @@
 // Group commit of single events. Under load, concurrent POST /v1/events requests for one
 // program join one transaction instead of paying a commit each: a request waits only while
-// every transaction slot is busy, so an idle server adds no latency, and each request is
-// answered only after the transaction that holds its event has committed.
+// a transaction of its program is running, so an idle server adds no latency, and each
+// request is answered only after the transaction that holds its event has committed.
 //
 //   submit ──▶ queue (per program) ──slot free──▶ processEvents(batch ≤ BATCH) ──commit──▶ answers
 //
 // Bounded everywhere: a batch takes at most `batchSizeMax` events, at most
 // `transactionsMax` transactions run at once, and a queue holds at most `queueLengthMax`
 // events (more is refused as overload rather than buffered without end).
+//
+// A transaction starts at once when none is running for its program. A further one for the
+// same program starts beside it only once `overlapQueueLengthMin` events wait: at a moderate
+// rate a lone event waits for the running transaction (about 2 ms) and shares the next one
+// with whatever arrived meanwhile, instead of paying a round of its own beside it. Measured
+// at 500 single events/s on PostgreSQL (alternating runs): PostgreSQL's CPU per event
+// 1,005-1,159 µs when any waiting event started a second transaction, 783-907 µs with a
+// minimum of 4; the closed loop of 64 connections, whose queue is longer than that, ran at
+// the same rate either way.
 import { processEvents, type EventDeps, type EventOutcome, type Submission } from './process.ts';
 
 const DRAIN_TIMEOUT_MS = 30_000;
@@ -16,8 +25,13 @@ const DRAIN_POLL_MS = 5;
 export interface GroupCommitOptions {
   batchSizeMax: number;
   transactionsMax: number;
+  /** Events that must be waiting before a transaction starts beside a running one. */
+  overlapQueueLengthMin: number;
   queueLengthMax: number;
 }
+
+/** Writes one batch of a program's events: processEvents, or a stand-in in tests. */
+export type BatchWriter = (programId: string, submissions: Submission[]) => Promise<EventOutcome[]>;
 
 interface Waiting {
   submission: Submission;
@@ -34,13 +48,22 @@ export class QueueFullError extends Error {
 export class GroupCommitter {
   private readonly queues = new Map<string, Waiting[]>();
   private running = 0;
+  /** Transactions running per program: only events of one program can share one. */
+  private readonly runningFor = new Map<string, number>();
   private queued = 0;
   private scheduled = false;
 
+  private readonly write: BatchWriter;
+
   constructor(
-    private readonly deps: EventDeps,
+    deps: EventDeps | BatchWriter,
     private readonly options: GroupCommitOptions,
-  ) {}
+  ) {
+    this.write =
+      typeof deps === 'function'
+        ? deps
+        : (programId, submissions) => processEvents(deps, programId, submissions);
+  }
 
   submit(programId: string, submission: Submission): Promise<EventOutcome> {
     if (this.queued >= this.options.queueLengthMax) return Promise.reject(new QueueFullError());
@@ -79,10 +102,15 @@ export class GroupCommitter {
 
   private dispatch(): void {
     for (const [programId, queue] of this.queues) {
-      while (queue.length > 0 && this.running < this.options.transactionsMax) {
+      while (
+        queue.length > 0 &&
+        this.running < this.options.transactionsMax &&
+        (!this.runningFor.has(programId) || queue.length >= this.options.overlapQueueLengthMin)
+      ) {
         const batch = queue.splice(0, this.options.batchSizeMax);
         this.queued -= batch.length;
         this.running += 1;
+        this.runningFor.set(programId, (this.runningFor.get(programId) ?? 0) + 1);
         void this.run(programId, batch);
       }
       if (queue.length === 0) this.queues.delete(programId);
@@ -91,8 +119,7 @@ export class GroupCommitter {
 
   private async run(programId: string, batch: Waiting[]): Promise<void> {
     try {
-      const outcomes = await processEvents(
-        this.deps,
+      const outcomes = await this.write(
         programId,
         batch.map((w) => w.submission),
       );
@@ -101,6 +128,9 @@ export class GroupCommitter {
       for (const w of batch) w.reject(error);
     } finally {
       this.running -= 1;
+      const left = (this.runningFor.get(programId) ?? 1) - 1;
+      if (left === 0) this.runningFor.delete(programId);
+      else this.runningFor.set(programId, left);
       if (this.queued > 0) this.dispatch();
     }
   }

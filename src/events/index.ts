@@ -7,6 +7,11 @@ export {
   type Submission,
   type WriteCounts,
 } from './process.ts';
-export { GroupCommitter, QueueFullError, type GroupCommitOptions } from './group-commit.ts';
+export {
+  GroupCommitter,
+  QueueFullError,
+  type BatchWriter,
+  type GroupCommitOptions,
+} from './group-commit.ts';
 export { canonicalJson, bodyHash, parseInstant, ID_PATTERN, type FieldError } from './validate.ts';
 export { explainEvent } from './explain.ts';

@@ -100,4 +100,29 @@ describe('member reads through the cache', () => {
     expect((await t.request('PUT', '/v1/program', token, renamed)).statusCode).toBe(200);
     expect((await read()).tier.name).toBe('Copper');
   });
+
+  it('answers a cached read with the JSON the response schema serializes, byte for byte', async () => {
+    const at = '2026-06-15T09:00:00Z';
+    expect(
+      (await t.request('POST', '/v1/events', token, purchase('c2', '25.00', at))).statusCode,
+    ).toBe(201);
+    // PUT answers the fresh view through Fastify's own serialization; the reads after it are
+    // served from the cache, from the answer serialized once.
+    const put = await t.request('PUT', '/v1/members/c2', token, { attributes: { vip: true } });
+    expect(put.statusCode).toBe(200);
+    const reads = [
+      await t.request('GET', '/v1/members/c2', token),
+      await t.request('GET', '/v1/members/c2', token),
+    ];
+    for (const read of reads) {
+      expect(read.statusCode).toBe(200);
+      expect(read.headers['content-type']).toBe(put.headers['content-type']);
+      expect(read.body).toBe(put.body);
+    }
+    expect(reads[0]?.json()).toMatchObject({
+      id: 'c2',
+      attributes: { vip: true },
+      balance: { available: 25 },
+    });
+  });
 });

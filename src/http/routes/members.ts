@@ -4,6 +4,7 @@ import {
   listMemberLedger,
   upsertMember,
   PAGE_SIZE_DEFAULT,
+  type MemberView,
 } from '../../members/index.ts';
 import { principalOf, type App, type AppDeps } from '../app.ts';
 import { problem, sendProblem } from '../problems.ts';
@@ -19,6 +20,14 @@ import {
 const errors = {
   ...problems(400, 401, 403, 404),
 };
+
+/**
+ * The answer of GET /v1/members/{id} per member view, serialized once. A view from the
+ * member cache is the same object on every hit and is never changed once built, so its JSON
+ * is too; the response schema's serializer settles the union of each nullable part by
+ * validating it, which was a sixth of the process's time per cached read.
+ */
+const serializedViews = new WeakMap<MemberView, string>();
 
 export function registerMemberRoutes(app: App, deps: AppDeps): void {
   app.get(
@@ -46,7 +55,13 @@ export function registerMemberRoutes(app: App, deps: AppDeps): void {
       );
       if (!member)
         return sendProblem(reply, problem('not-found', `no member ${request.params.id}`));
-      return member;
+      let body = serializedViews.get(member);
+      if (body === undefined) {
+        // The route's schema serializer (fast-json-stringify) answers a string.
+        body = String(reply.serialize(member));
+        serializedViews.set(member, body);
+      }
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   );
 

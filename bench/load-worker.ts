@@ -1,12 +1,12 @@
 // The load generator. It runs in a worker thread (see load-client.ts) and owns nothing but
-// keep-alive undici pools to Patron: the orchestrator asks it to run one phase at a time and
-// gets back counts and raw latencies.
+// keep-alive connection pools to Patron (bench/http-client.ts): the orchestrator asks it to
+// run one phase at a time and gets back counts and raw latencies.
 //
 // Every loop here is bounded by a count and by a deadline; a phase that cannot drain its
 // requests within DRAIN_TIMEOUT_MS destroys its pool and reports the requests it abandoned.
 
 import { parentPort } from 'node:worker_threads';
-import { Pool } from 'undici';
+import { HttpPool } from './http-client.ts';
 import type {
   ErrorSample,
   FromWorker,
@@ -64,17 +64,18 @@ function eventJson(target: Target, member: number, occurredAt: string): string {
 class PhaseRun {
   readonly failuresByStatus: Record<string, number> = {};
   readonly errorSamples: ErrorSample[] = [];
-  readonly jsonHeaders: Record<string, string>;
-  readonly authHeaders: Record<string, string>;
+  /** Header lines (each ending in CRLF) for a JSON body, and for a request without one. */
+  readonly jsonHeaders: string;
+  readonly authHeaders: string;
   readonly existingMembers: number[];
 
   constructor(
-    readonly pool: Pool,
+    readonly pool: HttpPool,
     readonly target: Target,
     readonly phase: PhaseSpec,
   ) {
-    this.authHeaders = { authorization: `Bearer ${target.token}` };
-    this.jsonHeaders = { ...this.authHeaders, 'content-type': 'application/json' };
+    this.authHeaders = `authorization: Bearer ${target.token}\r\n`;
+    this.jsonHeaders = `${this.authHeaders}content-type: application/json\r\n`;
     this.existingMembers = [];
     for (let m = 0; m < createdMembers.length; m++) {
       if (createdMembers[m] === 1) this.existingMembers.push(m);
@@ -100,7 +101,7 @@ class PhaseRun {
         case 'member':
           return await this.sendMemberRead();
         case 'health':
-          return await this.sendGet('/health', {});
+          return await this.sendGet('/health', '');
         case 'redemption':
           return await this.sendRedemption();
       }
@@ -121,19 +122,18 @@ class PhaseRun {
 
   async sendEvent(): Promise<Outcome> {
     const member = randomMember(this.target.memberPoolSize);
-    const res = await this.pool.request({
-      method: 'POST',
-      path: '/v1/events',
-      headers: this.jsonHeaders,
-      body: eventJson(this.target, member, new Date().toISOString()),
-    });
-    if (res.statusCode >= 200 && res.statusCode < 300) {
-      await res.body.dump();
+    const res = await this.pool.request(
+      'POST',
+      '/v1/events',
+      this.jsonHeaders,
+      eventJson(this.target, member, new Date().toISOString()),
+    );
+    if (res.status >= 200 && res.status < 300) {
       createdMembers[member] = 1;
-      return { status: res.statusCode, itemsOk: 1, itemsFailed: 0 };
+      return { status: res.status, itemsOk: 1, itemsFailed: 0 };
     }
-    this.fail(res.statusCode, 1, `POST /v1/events → ${res.statusCode}: ${await res.body.text()}`);
-    return { status: res.statusCode, itemsOk: 0, itemsFailed: 1 };
+    this.fail(res.status, 1, `POST /v1/events → ${res.status}: ${res.body.toString('utf8')}`);
+    return { status: res.status, itemsOk: 0, itemsFailed: 1 };
   }
 
   async sendBatch(): Promise<Outcome> {
@@ -146,26 +146,26 @@ class PhaseRun {
       members[i] = member;
       parts[i] = eventJson(this.target, member, occurredAt);
     }
-    const res = await this.pool.request({
-      method: 'POST',
-      path: '/v1/events:batch',
-      headers: this.jsonHeaders,
-      body: `{"events":[${parts.join(',')}]}`,
-    });
-    const text = await res.body.text();
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      this.fail(res.statusCode, size, `POST /v1/events:batch → ${res.statusCode}: ${text}`);
-      return { status: res.statusCode, itemsOk: 0, itemsFailed: size };
+    const res = await this.pool.request(
+      'POST',
+      '/v1/events:batch',
+      this.jsonHeaders,
+      `{"events":[${parts.join(',')}]}`,
+    );
+    const text = res.body.toString('utf8');
+    if (res.status < 200 || res.status >= 300) {
+      this.fail(res.status, size, `POST /v1/events:batch → ${res.status}: ${text}`);
+      return { status: res.status, itemsOk: 0, itemsFailed: size };
     }
     const parsed = JSON.parse(text) as { results?: { status?: number }[] };
     const results = parsed.results ?? [];
     if (results.length !== size) {
       this.fail(
-        res.statusCode,
+        res.status,
         size,
         `POST /v1/events:batch → ${results.length} results for ${size} events`,
       );
-      return { status: res.statusCode, itemsOk: 0, itemsFailed: size };
+      return { status: res.status, itemsOk: 0, itemsFailed: size };
     }
     let ok = 0;
     for (let i = 0; i < size; i++) {
@@ -178,7 +178,7 @@ class PhaseRun {
         this.fail(status, 1, `batch item ${i} → ${status}: ${JSON.stringify(item)}`);
       }
     }
-    return { status: res.statusCode, itemsOk: ok, itemsFailed: size - ok };
+    return { status: res.status, itemsOk: ok, itemsFailed: size - ok };
   }
 
   async sendMemberRead(): Promise<Outcome> {
@@ -204,57 +204,45 @@ class PhaseRun {
     }
     const member = this.existingMembers[Math.floor(Math.random() * count)] as number;
     redemptionSequence += 1;
-    const hold = await this.pool.request({
-      method: 'POST',
-      path: '/v1/redemptions',
-      headers: {
-        ...this.jsonHeaders,
-        'idempotency-key': `bench-${this.target.runId}-${redemptionSequence}`,
-      },
-      body: `{"memberId":"m-${member}","rewardId":"${this.target.rewardId}"}`,
-    });
-    const text = await hold.body.text();
-    if (hold.statusCode !== 201) {
-      this.fail(hold.statusCode, 1, `POST /v1/redemptions → ${hold.statusCode}: ${text}`);
-      return { status: hold.statusCode, itemsOk: 0, itemsFailed: 1 };
+    const hold = await this.pool.request(
+      'POST',
+      '/v1/redemptions',
+      `${this.jsonHeaders}idempotency-key: bench-${this.target.runId}-${redemptionSequence}\r\n`,
+      `{"memberId":"m-${member}","rewardId":"${this.target.rewardId}"}`,
+    );
+    const text = hold.body.toString('utf8');
+    if (hold.status !== 201) {
+      this.fail(hold.status, 1, `POST /v1/redemptions → ${hold.status}: ${text}`);
+      return { status: hold.status, itemsOk: 0, itemsFailed: 1 };
     }
     const { id } = JSON.parse(text) as { id: string };
-    const confirm = await this.pool.request({
-      method: 'POST',
-      path: `/v1/redemptions/${id}:confirm`,
-      headers: this.authHeaders,
-    });
-    if (confirm.statusCode !== 200) {
-      this.fail(
-        confirm.statusCode,
-        1,
-        `confirm → ${confirm.statusCode}: ${await confirm.body.text()}`,
-      );
-      return { status: confirm.statusCode, itemsOk: 0, itemsFailed: 1 };
+    const confirm = await this.pool.request(
+      'POST',
+      `/v1/redemptions/${id}:confirm`,
+      this.authHeaders,
+    );
+    if (confirm.status !== 200) {
+      this.fail(confirm.status, 1, `confirm → ${confirm.status}: ${confirm.body.toString('utf8')}`);
+      return { status: confirm.status, itemsOk: 0, itemsFailed: 1 };
     }
-    await confirm.body.dump();
     return { status: 200, itemsOk: 1, itemsFailed: 0 };
   }
 
-  async sendGet(path: string, headers: Record<string, string>): Promise<Outcome> {
-    const res = await this.pool.request({ method: 'GET', path, headers });
-    if (res.statusCode >= 200 && res.statusCode < 300) {
-      await res.body.dump();
-      return { status: res.statusCode, itemsOk: 1, itemsFailed: 0 };
+  async sendGet(path: string, headers: string): Promise<Outcome> {
+    const res = await this.pool.request('GET', path, headers);
+    if (res.status >= 200 && res.status < 300) {
+      return { status: res.status, itemsOk: 1, itemsFailed: 0 };
     }
-    this.fail(res.statusCode, 1, `GET ${path} → ${res.statusCode}: ${await res.body.text()}`);
-    return { status: res.statusCode, itemsOk: 0, itemsFailed: 1 };
+    this.fail(res.status, 1, `GET ${path} → ${res.status}: ${res.body.toString('utf8')}`);
+    return { status: res.status, itemsOk: 0, itemsFailed: 1 };
   }
 }
 
-function newPool(origin: string, connections: number): Pool {
-  return new Pool(origin, {
-    connections,
-    pipelining: 1,
-    keepAliveTimeout: 60_000,
-    headersTimeout: REQUEST_TIMEOUT_MS,
-    bodyTimeout: REQUEST_TIMEOUT_MS,
-    connect: { timeout: CONNECT_TIMEOUT_MS },
+function newPool(origin: string, connections: number): HttpPool {
+  return new HttpPool(origin, {
+    connectionsMax: connections,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
   });
 }
 
@@ -409,8 +397,8 @@ async function runPhase(target: Target, phase: PhaseSpec): Promise<PhaseResult> 
       errorSamples: run.errorSamples,
     };
   } finally {
-    // destroy() rather than close(): close() would wait for abandoned requests.
-    await pool.destroy();
+    // Abandoned requests, if any, fail with the pool.
+    pool.destroy();
   }
 }
 

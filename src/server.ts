@@ -38,7 +38,7 @@ export const GROUP_BATCH_SIZE_MAX = 256;
  */
 export const GROUP_TRANSACTIONS_MAX_POSTGRES = 2;
 /** Events waiting before a second transaction starts beside a running one (group-commit.ts). */
-export const GROUP_OVERLAP_QUEUE_LENGTH_MIN = 4;
+export const GROUP_OVERLAP_QUEUE_LENGTH_MIN = 16;
 /** Single events waiting for a transaction before Patron answers 503 (back-pressure). */
 export const GROUP_QUEUE_LENGTH_MAX = 20_000;
 

@@ -1,7 +1,8 @@
 // Group commit of single events. Under load, concurrent POST /v1/events requests for one
 // program join one transaction instead of paying a commit each: a request waits only while
-// a transaction of its program is running, so an idle server adds no latency, and each
-// request is answered only after the transaction that holds its event has committed.
+// a transaction of its program is running (or every slot is taken), so an idle server adds
+// no latency, and each request is answered only after the transaction that holds its event
+// has committed.
 //
 //   submit ──▶ queue (per program) ──slot free──▶ processEvents(batch ≤ BATCH) ──commit──▶ answers
 //

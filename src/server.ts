@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { AuthService, ensureSigningKey } from './auth/index.ts';
 import type { Db } from './db/connect.ts';
-import { GroupCommitter } from './events/index.ts';
+import { GroupCommitter, processEvents } from './events/index.ts';
 import { buildApp, type App } from './http/app.ts';
 import { MemberViewCache } from './members/cache.ts';
 import { listenForInvalidations } from './members/listener.ts';
@@ -122,8 +122,9 @@ export async function createServer(options: ServerOptions): Promise<Server> {
         });
       }, PROGRAM_POLL_MS).unref()
     : undefined;
+  const eventDeps = { db: options.handle.events, programs, now, members };
   const events = new GroupCommitter(
-    { db: options.handle.events, programs, now, members },
+    (programId, submissions) => processEvents(eventDeps, programId, submissions),
     {
       batchSizeMax: GROUP_BATCH_SIZE_MAX,
       transactionsMax: options.handle.kind === 'postgres' ? GROUP_TRANSACTIONS_MAX_POSTGRES : 1,

@@ -96,13 +96,36 @@ describe('the load generator HTTP client', () => {
     p.destroy();
   });
 
-  it('sends a request again on a new connection when the server closed the idle one', async () => {
-    handler = (_req, _body, res) => res.end('ok');
+  it('sends a request once more on a new connection when a reused one closes before answering', async () => {
+    // The second request arrives on the kept-alive connection, which the server then drops
+    // without a byte of answer (as a server closing an idle connection just as a request
+    // is written); the resend comes on a new connection and is answered.
+    const seen: { n: number; port: number | undefined }[] = [];
+    handler = (req, _body, res) => {
+      seen.push({ n: seen.length + 1, port: req.socket.remotePort });
+      if (seen.length === 2) req.socket.destroy();
+      else res.end(`answer ${seen.length}`);
+    };
     const p = pool(1);
-    expect((await p.request('GET', '/', '')).status).toBe(200);
-    // The server drops the idle connection; the client may not have seen the close yet.
-    for (const socket of sockets) socket.destroy();
-    expect((await p.request('GET', '/', '')).status).toBe(200);
+    expect((await p.request('GET', '/', '')).body.toString()).toBe('answer 1');
+    const resent = await p.request('GET', '/', '');
+    expect(resent.body.toString()).toBe('answer 3');
+    expect(seen.map((s) => s.n)).toEqual([1, 2, 3]);
+    expect(seen[1]?.port).toBe(seen[0]?.port);
+    expect(seen[2]?.port).not.toBe(seen[1]?.port);
+    p.destroy();
+  });
+
+  it('does not resend a request whose own new connection closed before answering', async () => {
+    let requests = 0;
+    handler = (req) => {
+      requests += 1;
+      req.socket.destroy();
+    };
+    const p = pool(1);
+    const error = await p.request('GET', '/', '').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HttpTransportError);
+    expect(requests).toBe(1);
     p.destroy();
   });
 

@@ -21,7 +21,7 @@
 // the closed loop of 64 connections, rounds of 21 events on average with a minimum of 4 and
 // of 26 with 16, and Patron's and PostgreSQL's CPU per event 211-239 and 181-213 µs with 16
 // against 240-258 and 203-220 µs with 4 (five pairs; 16 ran faster in four).
-import { processEvents, type EventDeps, type EventOutcome, type Submission } from './process.ts';
+import type { EventOutcome, Submission } from './process.ts';
 
 const DRAIN_TIMEOUT_MS = 30_000;
 const DRAIN_POLL_MS = 5;
@@ -57,17 +57,10 @@ export class GroupCommitter {
   private queued = 0;
   private scheduled = false;
 
-  private readonly write: BatchWriter;
-
   constructor(
-    deps: EventDeps | BatchWriter,
+    private readonly write: BatchWriter,
     private readonly options: GroupCommitOptions,
-  ) {
-    this.write =
-      typeof deps === 'function'
-        ? deps
-        : (programId, submissions) => processEvents(deps, programId, submissions);
-  }
+  ) {}
 
   submit(programId: string, submission: Submission): Promise<EventOutcome> {
     if (this.queued >= this.options.queueLengthMax) return Promise.reject(new QueueFullError());

@@ -1,8 +1,8 @@
 // A batch written under lock never waits for a member row that another transaction holds,
 // nor for a new member that another is creating: it writes the events of every other member
-// at once, and those of that member in a transaction of its own, which waits for the row
-// (src/events/process.ts, 'lock' and 'wait'). Needs a second connection that holds a lock,
-// so it runs on the server only.
+// at once, and those of that member in a transaction of its own, which starts at once and waits
+// for the row (src/events/process.ts, 'lock' and 'wait'). Needs a second connection that holds a
+// lock, so it runs on the server only.
 // Real: database, rules, ledger. Faked: the clock only, held still.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,79 @@ describe('a batch and a member row another transaction holds', () => {
     expect(await available('held')).toBe(10n);
     expect(await available('free-0')).toBe(5n);
     expect(d.writes).toEqual({ checked: 0, locked: 1, deferred: 2 });
+  });
+
+  it("waits for a held member's row while the rest of the batch is still being written", async () => {
+    await processEvents(deps(), 'retail', [
+      { raw: purchase('held-early', '1.00', AT, { id: 'held-early-0' }), at: '' },
+    ]);
+    const batch = [
+      purchase('held-early', '6.00', AT, { id: 'held-early-1' }),
+      ...Array.from({ length: BATCH - 2 }, (_, i) =>
+        purchase(`free-early-${i}`, '2.00', AT, { id: `free-early-${i}` }),
+      ),
+      purchase('held-early', '3.00', AT, { id: 'held-early-2' }),
+    ];
+    // One connection holds the member's row, another keeps every write out of the outbox,
+    // so the batch's own write cannot finish while the member's row is held.
+    const outboxHolder = new pg.Client({ connectionString: t.handle.url });
+    await outboxHolder.connect();
+    const observer = new pg.Client({ connectionString: t.handle.url });
+    await observer.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(
+        `SELECT 1 FROM members WHERE program_id = 'retail' AND id = 'held-early' FOR UPDATE`,
+      );
+      const holderPid = (await holder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))
+        .rows[0]?.pid;
+      await outboxHolder.query('BEGIN');
+      await outboxHolder.query('LOCK TABLE outbox IN SHARE MODE');
+      const outboxPid = (
+        await outboxHolder.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+      ).rows[0]?.pid;
+      const d = deps();
+      const written = processEvents(
+        d,
+        'retail',
+        batch.map((raw, i) => ({ raw, at: `/events/${i}` })),
+      );
+
+      // Both wait at once: the deferred events for the member's row, the batch for the outbox.
+      // (Asked outside the holders' transactions: a transaction sees one snapshot of activity.)
+      const waitingOn = async (pid: number | undefined) => {
+        const { rows } = await observer.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`,
+          [pid],
+        );
+        return Number(rows[0]?.n);
+      };
+      const deadline = Date.now() + 20_000;
+      while (
+        ((await waitingOn(holderPid)) === 0 || (await waitingOn(outboxPid)) === 0) &&
+        Date.now() < deadline
+      ) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+
+      expect(await waitingOn(holderPid)).toBe(1);
+      expect(await waitingOn(outboxPid)).toBe(1);
+
+      await holder.query('COMMIT');
+      await outboxHolder.query('COMMIT');
+      const outcomes = await written;
+      expect(outcomes.map((o) => o.status)).toEqual(batch.map(() => 'created'));
+      // The member's two events in the order they were sent: the balance after each.
+      const availableAfter = (o: EventOutcome | undefined) =>
+        (o as Extract<EventOutcome, { status: 'created' }>).body.balance.available;
+      expect(availableAfter(outcomes[0])).toBe(7);
+      expect(availableAfter(outcomes.at(-1))).toBe(10);
+      expect(d.writes).toEqual({ checked: 0, locked: 1, deferred: 2 });
+    } finally {
+      await outboxHolder.query('ROLLBACK').catch(() => undefined);
+      await outboxHolder.end();
+      await observer.end();
+    }
   });
 
   it('answers a repeated event of a held member once that member is written, as a replay', async () => {

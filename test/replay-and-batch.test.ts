@@ -2,8 +2,10 @@
 // A replay (same id, same canonical body) answers the stored answer and posts nothing; a
 // different body is a 409; a batch answers one result per event, in order, and a bad item
 // fails only itself. Real: database, HTTP stack, rules, ledger. Faked: the clock only.
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES, createClient } from '../src/auth/index.ts';
+import { parseEvent } from '../src/events/validate.ts';
 import { purchase, refund, startTestApp, type TestApp } from './support/app.ts';
 import type { EventAnswer, Problem, LedgerItem } from './support/types.ts';
 
@@ -271,6 +273,36 @@ describe('replay of a single event', () => {
     expect(again.json()).toEqual({ ...original, replayed: true });
     expect(await ledger(m)).toHaveLength(1);
     t.clock.set(NOW);
+  });
+
+  it('replays an answer stored whole, as events stored before answers were stored in part', async () => {
+    t.clock.set(NOW);
+    const m = newMember('stored-whole');
+    expect((await post(purchase(m, '1.00', AT))).statusCode).toBe(201);
+    const body = purchase(m, '12.50', AT);
+    const parsed = parseEvent(body, '');
+    if (!parsed.ok) throw new Error('the test event is invalid');
+    // An event row as it was stored before: the whole answer in `response`. Its figures are
+    // ones the row's own columns do not hold (the row posts nothing), so the replay shows
+    // which of the two it answered from.
+    const answer: EventAnswer = {
+      eventId: body.id as string,
+      memberId: m,
+      pointsEarned: 12,
+      replayed: false,
+      balance: { available: 4321, pending: 5, held: 6 },
+      tier: { id: 'silver', name: 'Silver' },
+      programVersion: 1,
+    };
+    await sql`INSERT INTO events (program_id, id, type, member_id, occurred_at, received_at, body_hash,
+        body, amount_minor, currency, points, program_version, response, trace)
+      VALUES ('retail', ${answer.eventId}, 'purchase', ${m}, ${AT}::timestamptz, ${NOW}::timestamptz,
+        ${parsed.event.bodyHash}, ${parsed.event.bodyText}::json, 1250, 'EUR', 0, 1,
+        ${JSON.stringify(answer)}::json, '{}'::json)`.execute(t.handle.db);
+
+    const again = await post(body);
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toEqual({ ...answer, replayed: true });
   });
 
   it('replays as a single event an event first received in a batch, and vice versa', async () => {

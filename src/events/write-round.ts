@@ -5,7 +5,7 @@ import type { Database } from '../db/schema.ts';
 import { ledgerWriteCtes, type LedgerRows } from '../ledger/index.ts';
 import { invalidationPayloads, INVALIDATION_CHANNEL } from '../members/cache.ts';
 import type { MetricDelta, TierChange } from '../tiers/index.ts';
-import type { EventResponse, MemberState } from './process.ts';
+import type { EventResponse, MemberState, StoredAnswer } from './process.ts';
 import type { ValidEvent } from './validate.ts';
 
 type StoredEvent = { item: ValidEvent; points: bigint; response: EventResponse; trace: unknown };
@@ -22,7 +22,8 @@ const EVENT_COLUMNS: ColumnSpec<StoredEvent> = {
   currency: ['text', (x) => x.item.amount?.currency],
   refund_of: ['text', (x) => x.item.refundOf],
   points: ['bigint', (x) => x.points],
-  response: ['json', (x) => x.response],
+  // The rest of the answer is the row's own columns (see StoredAnswer in process.ts).
+  response: ['json', (x): StoredAnswer => ({ balance: x.response.balance, tier: x.response.tier })],
   trace: ['json', (x) => x.trace],
 };
 

@@ -12,6 +12,8 @@ export interface PhaseTiming {
 export interface BenchSettings {
   adminDatabaseUrl: string;
   baseline: PhaseTiming;
+  /** The baseline measured again before each phase divided by it (see bench/run.ts). */
+  baselineAgain: PhaseTiming;
   openLoop: PhaseTiming & { ratePerSecond: number; connectionsMax: number };
   closedLoop: PhaseTiming & { connections: number };
   batches: PhaseTiming & { connections: number; batchSize: number };
@@ -60,6 +62,7 @@ export function parseBenchSettings(env: Record<string, string | undefined>): Ben
   return {
     adminDatabaseUrl,
     baseline: timing(1, 5, seconds),
+    baselineAgain: timing(0.5, 3, seconds),
     // Latency and reads are measured in steady state: Patron has just started when the open
     // loop begins (measured: its p99 falls from about 80 ms to about 30 ms over the first
     // five seconds at 500/s while V8 compiles the hot path), and the read phase starts

@@ -516,7 +516,7 @@ describe('explain', () => {
     expect(explained.postings[0]?.entryId).toBe(explained.postings[1]?.entryId);
   });
 
-  it('stores a compact trace and explains it in full: version, local time, amount as sent, segments, tier window and decision', async () => {
+  it('stores a compact trace and explains it in full: version, local time, amount as sent, multipliers, segments, tier window and decision', async () => {
     const m = newMember('explain-full');
     // Saturday 23:30 in Prague is 22:30 UTC: weekend electronics, 12.5 × 2 × 3 = 75.
     const answer = await earn(retail, m, '12.5', '2026-11-21T22:30:00Z', {
@@ -530,7 +530,14 @@ describe('explain', () => {
       .where('id', '=', answer.eventId)
       .executeTakeFirstOrThrow();
     const facts = stored.trace as Record<string, unknown>;
-    for (const key of ['programVersion', 'local', 'amount', 'segments'])
+    for (const key of [
+      'programVersion',
+      'local',
+      'amount',
+      'segments',
+      'multipliers',
+      'combinedMultiplier',
+    ])
       expect(facts).not.toHaveProperty(key);
     expect(facts.tier).toEqual({ value: 75, before: 'bronze', after: 'bronze' });
 
@@ -545,6 +552,12 @@ describe('explain', () => {
       timeZone: 'Europe/Prague',
     });
     expect(trace.amount).toEqual({ value: '12.5', currency: 'EUR' });
+    expect(trace.multipliers).toEqual([
+      { source: 'rule:weekend', factor: '2' },
+      { source: 'rule:electronics', factor: '3' },
+      { source: 'tier:bronze', factor: '1' },
+    ]);
+    expect(trace.combinedMultiplier).toBe('6');
     expect(trace.segments).toEqual({ in: [], entered: [], left: [] });
     expect(trace.tier).toEqual({
       metric: 'points',

@@ -1289,7 +1289,7 @@ async function processRound(
       item: event,
       points,
       response,
-      trace: compactTrace(trace, traceExtra),
+      trace: compactTrace(trace, traceExtra, document),
     });
     out.push([index, { status: 'created', body: response }]);
   }

@@ -1,0 +1,102 @@
+// Stored rule traces leave out what explain derives again exactly (src/events/trace.ts): the
+// multipliers and their product, and the reason "condition is false". Explain must put back
+// the very figures the engine computed, and a trace whose figures it could not derive keeps
+// them. Real: the rule engine and the retail template. Nothing is faked.
+import { describe, expect, it } from 'vitest';
+import { compactTrace, expandTrace } from '../src/events/trace.ts';
+import { programTemplate } from '../src/rules/index.ts';
+import { compile, run, type EventSpec } from './rules/helpers.ts';
+
+type Json = Record<string, unknown>;
+type RuleFacts = { id: string; fired: boolean; reason?: string };
+
+const retail = compile(programTemplate('retail'));
+const document = retail.document;
+const WEEKDAY = '2026-11-18T10:00:00Z';
+const SATURDAY_2330_PRAGUE = '2026-11-21T22:30:00Z';
+
+function evaluated(spec: EventSpec) {
+  const trace = run(retail, spec).trace as unknown as Json;
+  const tier = { value: 0, before: spec.tierId ?? null, after: spec.tierId ?? null };
+  const stored = compactTrace(trace, { tier }, document);
+  const explained = expandTrace(structuredClone(stored), document, {
+    type: spec.type ?? 'purchase',
+    programVersion: 1,
+    occurredAt: new Date(spec.at),
+    receivedAt: new Date(spec.at),
+    amount: spec.amount ? { value: spec.amount, currency: 'EUR' } : null,
+  });
+  return { trace, stored, explained };
+}
+
+const whyNot = (rules: unknown) =>
+  Object.fromEntries((rules as RuleFacts[]).map((r) => [r.id, [r.fired, r.reason]]));
+
+describe('a stored trace and its explanation', () => {
+  const cases: [string, EventSpec][] = [
+    ['a weekday purchase without a tier', { at: WEEKDAY, amount: '12.50' }],
+    [
+      'weekend electronics at Silver',
+      {
+        at: SATURDAY_2330_PRAGUE,
+        amount: '12.34',
+        attributes: { category: 'electronics' },
+        tierId: 'silver',
+      },
+    ],
+    ['a weekday purchase at Platinum', { at: WEEKDAY, amount: '999.99', tierId: 'platinum' }],
+    ['an event of a type no multiplier applies to', { at: WEEKDAY, type: 'review' }],
+  ];
+  for (const [name, spec] of cases) {
+    it(`leaves out the multipliers and puts back the engine's own figures: ${name}`, () => {
+      const { trace, stored, explained } = evaluated(spec);
+      expect(stored).not.toHaveProperty('multipliers');
+      expect(stored).not.toHaveProperty('combinedMultiplier');
+      for (const rule of stored.rules as RuleFacts[])
+        expect(rule.reason).not.toBe('condition is false');
+      expect(explained.multipliers).toEqual(trace.multipliers);
+      expect(explained.combinedMultiplier).toBe(trace.combinedMultiplier);
+      expect(whyNot(explained.rules)).toEqual(whyNot(trace.rules));
+      // Where the engine put them: after the rules, before the rounding.
+      const keys = Object.keys(explained);
+      expect(keys.indexOf('multipliers')).toBeGreaterThan(keys.indexOf('rules'));
+      expect(keys.indexOf('combinedMultiplier')).toBe(keys.indexOf('multipliers') + 1);
+      expect(keys.indexOf('beforeRounding')).toBe(keys.indexOf('combinedMultiplier') + 1);
+    });
+  }
+
+  it('keeps multipliers it could not derive, as they were', () => {
+    const trace = run(retail, { at: WEEKDAY, amount: '10.00', tierId: 'gold' })
+      .trace as unknown as Json;
+    // The tier the event was evaluated at is not the one the stored tier says.
+    const stored = compactTrace(
+      trace,
+      { tier: { value: 0, before: 'silver', after: 'silver' } },
+      document,
+    );
+    expect(stored.multipliers).toEqual([{ source: 'tier:gold', factor: '1.25' }]);
+    expect(stored.combinedMultiplier).toBe('1.25');
+    const explained = expandTrace(stored, document, {
+      type: 'purchase',
+      programVersion: 1,
+      occurredAt: new Date(WEEKDAY),
+      receivedAt: new Date(WEEKDAY),
+      amount: { value: '10.00', currency: 'EUR' },
+    });
+    expect(explained.multipliers).toEqual([{ source: 'tier:gold', factor: '1.25' }]);
+  });
+
+  it('explains a trace stored whole as it was', () => {
+    const { trace } = evaluated({ at: WEEKDAY, amount: '12.50', tierId: 'bronze' });
+    const whole = { ...trace, tier: { value: 0, before: 'bronze', after: 'bronze' } };
+    const explained = expandTrace(structuredClone(whole), document, {
+      type: 'purchase',
+      programVersion: 1,
+      occurredAt: new Date(WEEKDAY),
+      receivedAt: new Date(WEEKDAY),
+      amount: { value: '12.50', currency: 'EUR' },
+    });
+    expect(explained.multipliers).toEqual(trace.multipliers);
+    expect(whyNot(explained.rules)).toEqual(whyNot(trace.rules));
+  });
+});

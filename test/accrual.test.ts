@@ -537,6 +537,7 @@ describe('explain', () => {
       'segments',
       'multipliers',
       'combinedMultiplier',
+      'rounding',
     ])
       expect(facts).not.toHaveProperty(key);
     expect(facts.tier).toEqual({ value: 75, before: 'bronze', after: 'bronze' });

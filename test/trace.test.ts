@@ -1,5 +1,5 @@
 // Stored rule traces leave out what explain derives again exactly (src/events/trace.ts): the
-// multipliers and their product, and the reason "condition is false". Explain must put back
+// multipliers and their product, the rounding, and the reason "condition is false". Explain must put back
 // the very figures the engine computed, and a trace whose figures it could not derive keeps
 // them. Real: the rule engine and the retail template. Nothing is faked.
 import { describe, expect, it } from 'vitest';
@@ -52,16 +52,19 @@ describe('a stored trace and its explanation', () => {
       const { trace, stored, explained } = evaluated(spec);
       expect(stored).not.toHaveProperty('multipliers');
       expect(stored).not.toHaveProperty('combinedMultiplier');
+      expect(stored).not.toHaveProperty('rounding');
       for (const rule of stored.rules as RuleFacts[])
         expect(rule.reason).not.toBe('condition is false');
       expect(explained.multipliers).toEqual(trace.multipliers);
       expect(explained.combinedMultiplier).toBe(trace.combinedMultiplier);
+      expect(explained.rounding).toEqual(trace.rounding);
       expect(whyNot(explained.rules)).toEqual(whyNot(trace.rules));
       // Where the engine put them: after the rules, before the rounding.
       const keys = Object.keys(explained);
       expect(keys.indexOf('multipliers')).toBeGreaterThan(keys.indexOf('rules'));
       expect(keys.indexOf('combinedMultiplier')).toBe(keys.indexOf('multipliers') + 1);
       expect(keys.indexOf('beforeRounding')).toBe(keys.indexOf('combinedMultiplier') + 1);
+      expect(keys.indexOf('rounding')).toBe(keys.indexOf('beforeRounding') + 1);
     });
   }
 
@@ -84,6 +87,13 @@ describe('a stored trace and its explanation', () => {
       amount: { value: '10.00', currency: 'EUR' },
     });
     expect(explained.multipliers).toEqual([{ source: 'tier:gold', factor: '1.25' }]);
+  });
+
+  it('keeps a rounding that is not the whole part of beforeRounding', () => {
+    const trace = run(retail, { at: WEEKDAY, amount: '10.50' }).trace as unknown as Json;
+    const odd = { mode: 'down', from: '10.5', to: 9 };
+    const stored = compactTrace({ ...trace, rounding: odd }, { tier: null }, document);
+    expect(stored.rounding).toEqual(odd);
   });
 
   it('explains a trace stored whole as it was', () => {

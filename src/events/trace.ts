@@ -3,8 +3,8 @@
 // event's own row (its version, local time and amount) is left out and put back when the
 // event is explained, as are rules that do not apply to the event's type, the most common
 // reason a rule did not fire, the multipliers (the fired multiplier rules and the tier's, in
-// order) and their product, empty segment changes and the sentence that states the tier
-// decision. Traces stored before a field was left out keep it, and explain leaves what a
+// order) and their product, the rounding (down, of beforeRounding, to its whole part), empty
+// segment changes and the sentence that states the tier decision. Traces stored before a field was left out keep it, and explain leaves what a
 // trace has as it is.
 import { Fraction } from '../money/index.ts';
 import { localTime, type ProgramDocument } from '../rules/index.ts';
@@ -37,9 +37,11 @@ export function compactTrace(trace: Json, extra: Json = {}, document?: ProgramDo
       trace.multipliers,
       tierMultiplier(document, extra.tier),
     );
+  const roundingDerivable = isDerivedRounding(trace.rounding, trace.beforeRounding);
   for (const key in trace) {
     if (FROM_THE_EVENT.has(key)) continue;
     if (derivable && DERIVED.has(key)) continue;
+    if (roundingDerivable && key === 'rounding') continue;
     const value = trace[key];
     if (key === 'rules' && Array.isArray(value)) compact.rules = compactRules(value as Json[]);
     else compact[key] = value;
@@ -85,6 +87,22 @@ function multipliersDerivable(
     at += 1;
   }
   return at === multipliers.length;
+}
+
+/**
+ * The engine rounds the exact earned points down once: from beforeRounding (exact, or cut at
+ * six decimal places, which never crosses a whole number) to its whole part.
+ */
+function derivedRounding(beforeRounding: string) {
+  return { mode: 'down', from: beforeRounding, to: Number(beforeRounding.split('.')[0]) };
+}
+
+function isDerivedRounding(rounding: unknown, beforeRounding: unknown): boolean {
+  if (typeof beforeRounding !== 'string' || rounding === null || typeof rounding !== 'object')
+    return false;
+  const r = rounding as Json;
+  const d = derivedRounding(beforeRounding);
+  return Object.keys(r).length === 3 && r.mode === d.mode && r.from === d.from && r.to === d.to;
 }
 
 /** The multipliers and their product, as the engine computed them (see engine.ts, step 2). */
@@ -157,8 +175,8 @@ export function expandTrace(stored: Json, document: ProgramDocument, event: Expl
     else if (event.amount)
       out.amount = { value: event.amount.value, currency: event.amount.currency };
   }
-  // Traces that left the multipliers out get them back where the engine put them: before
-  // beforeRounding, after the rules and campaigns.
+  // Traces that left the multipliers and the rounding out get them back where the engine put
+  // them: the multipliers after the rules and campaigns, the rounding after beforeRounding.
   const derive = rules !== undefined && stored.multipliers === undefined;
   for (const key in stored) {
     if (key in out) continue;
@@ -167,7 +185,10 @@ export function expandTrace(stored: Json, document: ProgramDocument, event: Expl
         out,
         derivedMultipliers(out.rules as Json[], tierMultiplier(document, stored.tier)),
       );
-    if (key === 'rules' && rules) out.rules = expandRules(rules, document, event.type);
+    if (key === 'beforeRounding' && rules && stored.rounding === undefined) {
+      out.beforeRounding = stored.beforeRounding;
+      out.rounding = derivedRounding(String(stored.beforeRounding));
+    } else if (key === 'rules' && rules) out.rules = expandRules(rules, document, event.type);
     else if (key === 'tier') {
       if (stored.segments === undefined) out.segments = { in: [], entered: [], left: [] };
       out.tier = expandTier(stored.tier, document, event, stored.kind === 'refund');

@@ -2,7 +2,7 @@
 // never stores what the write replaced. Real: the cache class and a full app on this pass's
 // database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemberViewCache } from '../src/members/cache.ts';
+import { MemberViewCache, invalidationPayloads } from '../src/members/cache.ts';
 import type { MemberView } from '../src/members/index.ts';
 import { purchase, startTestApp, type TestApp } from './support/app.ts';
 
@@ -50,6 +50,18 @@ describe('MemberViewCache', () => {
     cache.set('p', 'm', token, 1, '2026-06-15', view(10));
     expect(cache.get('p', 'm', 1, '2026-06-15')).toBeUndefined();
     expect(cache.size).toBeLessThanOrEqual(2);
+  });
+
+  it("knows its own event path's invalidations, and only those, by their origin", () => {
+    const mine = new MemberViewCache(false);
+    const other = new MemberViewCache(false);
+    const [own] = invalidationPayloads('shop', ['a', 'b'], mine.origin);
+    expect(JSON.parse(own as string)).toEqual({ p: 'shop', m: ['a', 'b'], o: mine.origin });
+    expect(mine.isOwn(own as string)).toBe(true);
+    expect(other.isOwn(own as string)).toBe(false);
+    // Sent by other writers (expiry, tier passes, attribute changes): applied everywhere.
+    for (const payload of invalidationPayloads('shop', ['a']))
+      expect(mine.isOwn(payload)).toBe(false);
   });
 
   it('is off, and empty, while a multi-process cache has no invalidation listener', () => {

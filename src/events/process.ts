@@ -437,6 +437,7 @@ async function processBatch(
       now,
       guard,
       deferred,
+      deps.members.origin,
       prefetched,
     )) {
       outcomesByIndex.set(i, outcome);
@@ -592,6 +593,8 @@ async function processRound(
   now: Date,
   guard: Guard,
   deferred: Deferred,
+  /** Marks the round's invalidations as this process's (see MemberViewCache.origin). */
+  origin: string,
   /** 'check': the member rows the batch's first statement read (see processBatch). */
   prefetched?: MemberRow[],
 ): Promise<[number, EventOutcome][]> {
@@ -1296,6 +1299,7 @@ async function processRound(
 
   await writeRound(trx, {
     programId,
+    origin,
     version: program.version,
     now,
     stored,

@@ -100,6 +100,8 @@ export async function writeRound(
   trx: Kysely<Database>,
   round: {
     programId: string;
+    /** The writing process's mark on its invalidations (see MemberViewCache.origin). */
+    origin: string;
     version: number;
     now: Date;
     stored: StoredEvent[];
@@ -119,6 +121,7 @@ export async function writeRound(
   const notifications = invalidationPayloads(
     programId,
     round.members.map((m) => m.id),
+    round.origin,
   );
   // Each table a statement writes is set up on every execution (its indexes opened, its
   // checks prepared), rows or not: a part with no rows is left out. At 500 single events per

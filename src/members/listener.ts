@@ -45,6 +45,7 @@ export function listenForInvalidations(
     next.on('end', () => lost());
     next.on('notification', (message) => {
       if (message.channel !== INVALIDATION_CHANNEL || !message.payload) return;
+      if (members.isOwn(message.payload)) return;
       try {
         const change = JSON.parse(message.payload) as { p: string; m?: string[]; v?: number };
         if (change.m) members.invalidate(change.p, change.m);

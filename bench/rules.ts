@@ -29,6 +29,7 @@ import {
   type ProgramDocument,
   type Rule,
 } from '../src/rules/index.ts';
+import { median } from './report.ts';
 
 const EVENTS_DEFAULT = 20_000;
 const EVENTS_PER_MEMBER = 10;
@@ -665,14 +666,6 @@ async function verify(
     cappedPerEvent,
     cappedTotal,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 function timePatron(program: CompiledProgram, inputs: EvaluationInput[]): number {

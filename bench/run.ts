@@ -30,6 +30,7 @@ import { fetchToken, sampleRss, startPatron, type PatronProcess } from './patron
 import {
   fixed,
   latencyHistogram,
+  median,
   ms,
   sortedCopy,
   summarizeLatencies,
@@ -223,15 +224,6 @@ function withoutPassword(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
   return parsed.toString();
-}
-
-/** The middle value (the mean of the two middle ones for an even count). */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function round3(value: number): number | null {

@@ -4,8 +4,8 @@
 // event is explained, as are rules that do not apply to the event's type, the most common
 // reason a rule did not fire, the multipliers (the fired multiplier rules and the tier's, in
 // order) and their product, the rounding (down, of beforeRounding, to its whole part), empty
-// segment changes and the sentence that states the tier decision. Traces stored before a field was left out keep it, and explain leaves what a
-// trace has as it is.
+// segment changes and the sentence that states the tier decision. Traces stored before a
+// field was left out keep it, and explain leaves what a trace has as it is.
 import { Fraction } from '../money/index.ts';
 import { localTime, type ProgramDocument } from '../rules/index.ts';
 import { windowDaysAt } from '../tiers/index.ts';
@@ -37,7 +37,8 @@ export function compactTrace(trace: Json, extra: Json = {}, document?: ProgramDo
       trace.multipliers,
       tierMultiplier(document, extra.tier),
     );
-  const roundingDerivable = isDerivedRounding(trace.rounding, trace.beforeRounding);
+  const roundingDerivable =
+    Array.isArray(trace.rules) && isDerivedRounding(trace.rounding, trace.beforeRounding);
   for (const key in trace) {
     if (FROM_THE_EVENT.has(key)) continue;
     if (derivable && DERIVED.has(key)) continue;

@@ -2,6 +2,7 @@
 // multipliers and their product, the rounding, and the reason "condition is false". Explain must put back
 // the very figures the engine computed, and a trace whose figures it could not derive keeps
 // them. Real: the rule engine and the retail template. Nothing is faked.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compactTrace, expandTrace } from '../src/events/trace.ts';
 import { programTemplate } from '../src/rules/index.ts';
@@ -67,6 +68,29 @@ describe('a stored trace and its explanation', () => {
       expect(keys.indexOf('rounding')).toBe(keys.indexOf('beforeRounding') + 1);
     });
   }
+
+  it('puts back exactly what the engine computed, for any amount, day, category and tier', () => {
+    const days = [WEEKDAY, SATURDAY_2330_PRAGUE, '2026-11-22T23:30:00Z'];
+    const tiers = [null, 'bronze', 'silver', 'gold', 'platinum', 'retired-level'];
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 10n }),
+        fc.constantFrom(...days),
+        fc.constantFrom(...tiers),
+        fc.constantFrom(undefined, 'electronics', 'books'),
+        (minor, at, tierId, category) => {
+          const amount = `${minor / 100n}.${String(minor % 100n).padStart(2, '0')}`;
+          const attributes = category ? { category } : {};
+          const { trace, stored, explained } = evaluated({ at, amount, tierId, attributes });
+          expect(JSON.stringify(stored).length).toBeLessThan(JSON.stringify(trace).length);
+          for (const key of ['multipliers', 'combinedMultiplier', 'beforeRounding', 'rounding'])
+            expect(explained[key]).toEqual(trace[key]);
+          expect(whyNot(explained.rules)).toEqual(whyNot(trace.rules));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 
   it('keeps multipliers it could not derive, as they were', () => {
     const trace = run(retail, { at: WEEKDAY, amount: '10.00', tierId: 'gold' })

@@ -16,18 +16,22 @@ const document = retail.document;
 const WEEKDAY = '2026-11-18T10:00:00Z';
 const SATURDAY_2330_PRAGUE = '2026-11-21T22:30:00Z';
 
-function evaluated(spec: EventSpec) {
-  const trace = run(retail, spec).trace as unknown as Json;
-  const tier = { value: 0, before: spec.tierId ?? null, after: spec.tierId ?? null };
-  const stored = compactTrace(trace, { tier }, document);
-  const explained = expandTrace(structuredClone(stored), document, {
+/** What explain makes of a stored trace of the event `spec` describes. */
+function explain(stored: Json, spec: EventSpec): Json {
+  return expandTrace(structuredClone(stored), document, {
     type: spec.type ?? 'purchase',
     programVersion: 1,
     occurredAt: new Date(spec.at),
     receivedAt: new Date(spec.at),
     amount: spec.amount ? { value: spec.amount, currency: 'EUR' } : null,
   });
-  return { trace, stored, explained };
+}
+
+function evaluated(spec: EventSpec) {
+  const trace = run(retail, spec).trace as unknown as Json;
+  const tier = { value: 0, before: spec.tierId ?? null, after: spec.tierId ?? null };
+  const stored = compactTrace(trace, { tier }, document);
+  return { trace, stored, explained: explain(stored, spec) };
 }
 
 const whyNot = (rules: unknown) =>
@@ -93,8 +97,8 @@ describe('a stored trace and its explanation', () => {
   });
 
   it('keeps multipliers it could not derive, as they were', () => {
-    const trace = run(retail, { at: WEEKDAY, amount: '10.00', tierId: 'gold' })
-      .trace as unknown as Json;
+    const spec = { at: WEEKDAY, amount: '10.00', tierId: 'gold' };
+    const trace = run(retail, spec).trace as unknown as Json;
     // The tier the event was evaluated at is not the one the stored tier says.
     const stored = compactTrace(
       trace,
@@ -103,14 +107,7 @@ describe('a stored trace and its explanation', () => {
     );
     expect(stored.multipliers).toEqual([{ source: 'tier:gold', factor: '1.25' }]);
     expect(stored.combinedMultiplier).toBe('1.25');
-    const explained = expandTrace(stored, document, {
-      type: 'purchase',
-      programVersion: 1,
-      occurredAt: new Date(WEEKDAY),
-      receivedAt: new Date(WEEKDAY),
-      amount: { value: '10.00', currency: 'EUR' },
-    });
-    expect(explained.multipliers).toEqual([{ source: 'tier:gold', factor: '1.25' }]);
+    expect(explain(stored, spec).multipliers).toEqual([{ source: 'tier:gold', factor: '1.25' }]);
   });
 
   it('keeps a rounding that is not the whole part of beforeRounding', () => {
@@ -121,15 +118,10 @@ describe('a stored trace and its explanation', () => {
   });
 
   it('explains a trace stored whole as it was', () => {
-    const { trace } = evaluated({ at: WEEKDAY, amount: '12.50', tierId: 'bronze' });
+    const spec = { at: WEEKDAY, amount: '12.50', tierId: 'bronze' };
+    const { trace } = evaluated(spec);
     const whole = { ...trace, tier: { value: 0, before: 'bronze', after: 'bronze' } };
-    const explained = expandTrace(structuredClone(whole), document, {
-      type: 'purchase',
-      programVersion: 1,
-      occurredAt: new Date(WEEKDAY),
-      receivedAt: new Date(WEEKDAY),
-      amount: { value: '12.50', currency: 'EUR' },
-    });
+    const explained = explain(whole, spec);
     expect(explained.multipliers).toEqual(trace.multipliers);
     expect(whyNot(explained.rules)).toEqual(whyNot(trace.rules));
   });

@@ -1,8 +1,8 @@
 // A batch written under lock never waits for a member row that another transaction holds,
 // nor for a new member that another is creating: it writes the events of every other member
-// at once, and those of that member in a transaction of its own, which starts at once and waits
-// for the row (src/events/process.ts, 'lock' and 'wait'). Needs a second connection that holds a
-// lock, so it runs on the server only.
+// at once, and those of that member in a transaction of its own, which starts at once and
+// waits for the row (src/events/process.ts, 'lock' and 'wait'). Needs a second connection
+// that holds a lock, so it runs on the server only.
 // Real: database, rules, ledger. Faked: the clock only, held still.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

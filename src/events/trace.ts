@@ -27,10 +27,9 @@ function notForType(reason: unknown): boolean {
  * The multipliers and their product are left out only when explain derives the very same
  * list from the rules and the tier the event was evaluated at (checked here, per event).
  */
-export function compactTrace(trace: Json, extra: Json = {}, document?: ProgramDocument): Json {
+export function compactTrace(trace: Json, extra: Json, document: ProgramDocument): Json {
   const compact: Json = {};
   const derivable =
-    document !== undefined &&
     Array.isArray(trace.rules) &&
     multipliersDerivable(
       trace.rules as Json[],
